@@ -1,0 +1,1 @@
+"""Default configuration files (yaml) of recbole-gcnprune, shipped inside the wheel."""

@@ -1,0 +1,51 @@
+"""Command line: ``python run_recbole_prune.py --model=GCNPruneGAN --dataset=ml-100k [--key=value ...]``.
+
+Any other ``--key=value`` is a RecBole/plugin config override (RecBole reads them itself).
+"""
+
+import argparse
+import sys
+
+from recbole_gcnprune.errors import UserInputError
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="run_recbole_prune.py",
+        description="Train, GAN-prune and evaluate graph recommenders on RecBole.",
+        epilog="Other --key=value arguments override RecBole/plugin config keys.",
+    )
+    parser.add_argument("--model", "-m", default="GCNPruneGAN", help="model name (ours or RecBole's)")
+    parser.add_argument("--dataset", "-d", default="ml-100k", help="dataset name")
+    parser.add_argument(
+        "--config_files", nargs="+", default=None, help="yaml config files (space separated)"
+    )
+    return parser
+
+
+def config_files(values):
+    """Accept both ``--config_files a.yaml b.yaml`` and RecBole's ``--config_files "a.yaml b.yaml"``."""
+    if not values:
+        return None
+    return [path for value in values for path in value.split() if path]
+
+
+def main(argv=None):
+    args, _ = build_parser().parse_known_args(argv)
+    try:
+        from recbole_gcnprune.quick_start import run_recbole_prune
+
+        result = run_recbole_prune(
+            model=args.model, dataset=args.dataset, config_file_list=config_files(args.config_files)
+        )
+    except UserInputError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print_result(result)
+    return 0
+
+
+def print_result(result):
+    print(f"{result['model']} on {result['dataset']}: test result")
+    for metric, value in result["test_result"].items():
+        print(f"  {metric:<14} {value:.4f}")

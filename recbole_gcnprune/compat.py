@@ -1,0 +1,81 @@
+"""RecBole 1.2.1 on today's Python stack: every fix in one place.
+
+Pinned in pyproject.toml (a working release exists), each guarded by a test in tests/test_compat.py:
+
+* ``numpy<2``: ray<=2.6.3 (RecBole's pin) is built against numpy 1.x and RecBole's
+  ``Config.compatibility_settings`` reads ``np.float_``.
+* ``setuptools<81``: ray 2.6.3 imports ``pkg_resources`` (imported by ``recbole.quick_start``).
+* ``scipy<1.13``: RecBole's LightGCN/NGCF/NCL/GCMC build adjacency with ``dok_matrix._update``.
+* ``pandas<3``: copy-on-write turns RecBole's ``feat[field].fillna(..., inplace=True)`` into a no-op.
+
+Shimmed here (no working release to pin, we need torch>=2.6):
+
+* torch>=2.6 loads with ``weights_only=True``; RecBole pickles its ``Config`` object into every
+  checkpoint, so its own best-model reload fails. :func:`apply` makes RecBole's trainer write
+  checkpoints of tensors and plain values only, atomically, so they load with ``weights_only=True``.
+"""
+
+import os
+import tempfile
+
+import torch
+from recbole.trainer.trainer import Trainer
+from recbole.utils import set_color
+
+_APPLIED = False
+
+
+def atomic_torch_save(obj, path):
+    """Write ``obj`` with ``torch.save`` to a temp file beside ``path``, then rename over it."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".pth")
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def plain_config(config):
+    """The JSON-able subset of a RecBole ``Config`` (enums and objects dropped)."""
+    plain = {}
+    for key, value in config.final_config_dict.items():
+        if isinstance(value, (str, int, float, bool, type(None))):
+            plain[key] = value
+        elif isinstance(value, (list, tuple)) and all(
+            isinstance(v, (str, int, float, bool)) for v in value
+        ):
+            plain[key] = list(value)
+    return plain
+
+
+def _save_weights_only_checkpoint(self, epoch, verbose=True, **kwargs):
+    """Replacement for ``Trainer._save_checkpoint``: same keys, no pickled objects."""
+    if not self.config["single_spec"] and self.config["local_rank"] != 0:
+        return
+    saved_model_file = kwargs.pop("saved_model_file", self.saved_model_file)
+    state = {
+        "config": plain_config(self.config),
+        "epoch": int(epoch),
+        "cur_step": int(self.cur_step),
+        "best_valid_score": float(self.best_valid_score),
+        "state_dict": self.model.state_dict(),
+        "other_parameter": self.model.other_parameter(),
+        "optimizer": self.optimizer.state_dict(),
+    }
+    atomic_torch_save(state, saved_model_file)
+    if verbose:
+        self.logger.info(set_color("Saving current", "blue") + f": {saved_model_file}")
+
+
+def apply():
+    """Install the shims (idempotent)."""
+    global _APPLIED
+    if _APPLIED:
+        return
+    Trainer._save_checkpoint = _save_weights_only_checkpoint
+    _APPLIED = True

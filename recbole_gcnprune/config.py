@@ -1,0 +1,101 @@
+"""RecBole's ``Config`` plus our ``properties/`` folder, validated when it is built."""
+
+import os
+
+from recbole.config import Config as RecBoleConfig
+
+from recbole_gcnprune import compat
+from recbole_gcnprune.errors import ConfigError
+from recbole_gcnprune.metrics import register_metrics
+from recbole_gcnprune.registry import get_model
+
+
+def properties_dir():
+    """``properties/`` of a source checkout, or ``recbole_gcnprune/properties`` of a wheel."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    for candidate in (os.path.join(here, "properties"), os.path.join(here, "..", "properties")):
+        if os.path.isfile(os.path.join(candidate, "overall.yaml")):
+            return os.path.normpath(candidate)
+    raise FileNotFoundError(f"recbole_gcnprune properties/ not found beside {here}")
+
+
+def _positive_int(v):
+    return isinstance(v, int) and not isinstance(v, bool) and v > 0
+
+
+def _non_negative_number(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0
+
+
+PRUNE_CRITERIA = ("gan", "magnitude", "taylor", "random", "train_small", "none")
+
+# key -> (is_valid, what a valid value is, an example fix)
+_RULES = {
+    "embedding_size": (_positive_int, "a positive integer", "--embedding_size=64"),
+    "transform_size": (_positive_int, "a positive integer", "--transform_size=64"),
+    "n_layers": (
+        lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
+        "a non-negative integer",
+        "--n_layers=3",
+    ),
+    "layer_transform": (lambda v: v in ("none", "linear"), "one of none, linear",
+                        "--layer_transform=none"),
+    "prune_ratio": (
+        lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v < 1,
+        "the fraction of channels to remove, strictly between 0 and 1",
+        "--prune_ratio=0.75",
+    ),
+    "prune_criterion": (lambda v: v in PRUNE_CRITERIA, f"one of {', '.join(PRUNE_CRITERIA)}",
+                        "--prune_criterion=gan"),
+    "adv_weight": (_non_negative_number, "a number >= 0", "--adv_weight=0.1"),
+    "distill_weight": (_non_negative_number, "a number >= 0", "--distill_weight=1.0"),
+    "budget_weight": (_non_negative_number, "a number >= 0", "--budget_weight=5.0"),
+    "search_epochs": (
+        lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
+        "a non-negative integer",
+        "--search_epochs=30",
+    ),
+    "reg_weight": (_non_negative_number, "a number >= 0", "--reg_weight=1e-4"),
+}
+
+
+def validate(config_dict):
+    """Raise :class:`ConfigError` for the first invalid value of our keys."""
+    for key, (is_valid, expected, example) in _RULES.items():
+        if key in config_dict and config_dict[key] is not None:
+            value = config_dict[key]
+            if not is_valid(value):
+                raise ConfigError(f"invalid {key}={value!r}: must be {expected} (e.g. {example})")
+
+
+class Config(RecBoleConfig):
+    """RecBole's configurator that also reads ``properties/`` of this plugin and finds plugin
+    models by name. Precedence (highest first) is RecBole's: command line, config dict, config
+    files, then defaults (ours over RecBole's)."""
+
+    def __init__(self, model=None, dataset=None, config_file_list=None, config_dict=None):
+        compat.apply()
+        register_metrics()
+        super().__init__(model, dataset, config_file_list, config_dict)
+        validate(self.final_config_dict)
+
+    def _get_model_and_dataset(self, model, dataset):
+        if model is None:
+            model = self.external_config_dict.get("model")
+            if model is None:
+                raise ConfigError("no model given: pass --model=NAME (e.g. --model=GCNPruneGAN)")
+        if isinstance(model, str):
+            model = get_model(model)
+        return super()._get_model_and_dataset(model, dataset)
+
+    def _load_internal_config_dict(self, model, model_class, dataset):
+        super()._load_internal_config_dict(model, model_class, dataset)
+        props = properties_dir()
+        self._update_internal_config_dict(os.path.join(props, "overall.yaml"))
+        model_file = os.path.join(props, "model", f"{model}.yaml")
+        if os.path.isfile(model_file):
+            self._update_internal_config_dict(model_file)
+        dataset_file = os.path.join(props, "dataset", f"{dataset}.yaml")
+        if os.path.isfile(dataset_file):
+            loaded = self._update_internal_config_dict(dataset_file) or {}
+            self.parameters["Dataset"] += [k for k in loaded if k not in self.parameters["Dataset"]]

@@ -1,0 +1,1 @@
+"""Data helpers: graph construction and dataset files."""

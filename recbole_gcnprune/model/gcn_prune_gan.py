@@ -1,0 +1,174 @@
+r"""GCNPruneGAN: a LightGCN-family recommender whose channels can be masked and pruned.
+
+Reference:
+    Xiangnan He et al. "LightGCN: Simplifying and Powering Graph Convolution Network for
+    Recommendation." SIGIR 2020.
+    Shaohui Lin et al. "Towards Optimal Structured CNN Pruning via Generative Adversarial
+    Learning." CVPR 2019 (GAL; the pruning method, see ``recbole_gcnprune.pruning``).
+
+The dense backbone is LightGCN: embeddings propagated over the symmetric-normalised user-item
+graph, layer outputs averaged, dot-product scores, BPR loss. With ``layer_transform: linear`` each
+layer adds a residual bottleneck ``x + up(act(down(x)))`` whose hidden width is a channel group of
+its own. Soft or hard channel masks (set by the pruning trainer) scale every channel of a group
+where it is produced, so a hard-masked model computes exactly what the physically pruned one does.
+"""
+
+import torch
+from recbole.model.abstract_recommender import GeneralRecommender
+from recbole.model.init import xavier_uniform_initialization
+from recbole.model.loss import BPRLoss, EmbLoss
+from recbole.utils import InputType
+from torch import nn
+
+from recbole_gcnprune.data.graph import normalized_adjacency
+from recbole_gcnprune.model.layers import BottleneckTransform, ChannelGroup, propagate
+
+EMBEDDING_GROUP = "embedding"
+
+
+def hidden_group(layer):
+    """Name of the channel group of layer ``layer``'s transform hidden width."""
+    return f"layer{layer}.hidden"
+
+
+class GCNPruneGAN(GeneralRecommender):
+    input_type = InputType.PAIRWISE
+
+    def __init__(self, config, dataset):
+        super().__init__(config, dataset)
+        self.embedding_size = config["embedding_size"]
+        self.n_layers = config["n_layers"]
+        self.reg_weight = config["reg_weight"]
+        self.require_pow = config["require_pow"]
+        self.layer_transform = config["layer_transform"]
+        self.transform_size = config["transform_size"]
+
+        self.user_embedding = nn.Embedding(self.n_users, self.embedding_size)
+        self.item_embedding = nn.Embedding(self.n_items, self.embedding_size)
+        self.transforms = nn.ModuleList()
+        if self.layer_transform == "linear":
+            self.transforms.extend(
+                BottleneckTransform(self.embedding_size, self.transform_size)
+                for _ in range(self.n_layers)
+            )
+        self.bpr_loss = BPRLoss()
+        self.reg_loss = EmbLoss()
+
+        inter = dataset.inter_matrix(form="coo")
+        self.adjacency = normalized_adjacency(inter, self.n_users, self.n_items).to(self.device)
+        self.register_buffer("user_ids", torch.arange(self.n_users), persistent=False)
+        self.register_buffer("item_ids", torch.arange(self.n_items), persistent=False)
+
+        self.channel_masks = {}
+        self.restore_user_e = None
+        self.restore_item_e = None
+        self.other_parameter_name = []
+        self._init_weights()
+
+    def _init_weights(self):
+        nn.init.xavier_uniform_(self.user_embedding.weight)
+        nn.init.xavier_uniform_(self.item_embedding.weight)
+        for transform in self.transforms:
+            transform.down.apply(xavier_uniform_initialization)
+
+    # ----------------------------------------------------------------- channel groups and masks
+    def channel_groups(self):
+        """The prunable channel groups, in a fixed order: the embedding width, then each
+        transform's hidden width."""
+        ups = tuple(t.up for t in self.transforms)
+        downs = tuple(t.down for t in self.transforms)
+        groups = [
+            ChannelGroup(
+                EMBEDDING_GROUP,
+                self.user_embedding.embedding_dim,
+                producers=(self.user_embedding, self.item_embedding) + ups,
+                consumers=downs,
+            )
+        ]
+        for layer, transform in enumerate(self.transforms):
+            groups.append(
+                ChannelGroup(
+                    hidden_group(layer),
+                    transform.down.out_features,
+                    producers=(transform.down,),
+                    consumers=(transform.up,),
+                )
+            )
+        return groups
+
+    def set_channel_masks(self, masks):
+        """Scale each group's channels by ``masks[name]`` (1-D tensor of the group's width);
+        ``{}`` restores the unmasked model."""
+        self.channel_masks = dict(masks)
+        self.drop_cached_embeddings()
+
+    def drop_cached_embeddings(self):
+        self.restore_user_e, self.restore_item_e = None, None
+
+    def train(self, mode=True):
+        """Switching between train and eval invalidates the full-sort cache."""
+        self.drop_cached_embeddings()
+        return super().train(mode)
+
+    def _apply(self, fn, *args, **kwargs):
+        super()._apply(fn, *args, **kwargs)
+        self.adjacency = fn(self.adjacency)
+        return self
+
+    # ----------------------------------------------------------------------------- forward
+    def forward(self):
+        embedding_mask = self.channel_masks.get(EMBEDDING_GROUP)
+        x = torch.cat([self.user_embedding(self.user_ids), self.item_embedding(self.item_ids)])
+        if embedding_mask is not None:
+            x = x * embedding_mask
+        total = x
+        for layer in range(self.n_layers):
+            x = propagate(self.adjacency, x)
+            if self.transforms:
+                x = self.transforms[layer](x, self.channel_masks.get(hidden_group(layer)))
+                if embedding_mask is not None:
+                    x = x * embedding_mask
+            total = total + x
+        final = total / (self.n_layers + 1)
+        return torch.split(final, [self.n_users, self.n_items])
+
+    def calculate_loss(self, interaction):
+        self.drop_cached_embeddings()
+        user = interaction[self.USER_ID]
+        pos_item = interaction[self.ITEM_ID]
+        neg_item = interaction[self.NEG_ITEM_ID]
+        user_all, item_all = self.forward()
+        return self.bpr_from_embeddings(user_all, item_all, user, pos_item, neg_item)
+
+    def bpr_from_embeddings(self, user_all, item_all, user, pos_item, neg_item):
+        """BPR loss plus RecBole-style L2 on the batch's ego embeddings."""
+        u = user_all[user]
+        pos_scores = (u * item_all[pos_item]).sum(dim=1)
+        neg_scores = (u * item_all[neg_item]).sum(dim=1)
+        loss = self.bpr_loss(pos_scores, neg_scores)
+        if self.reg_weight:
+            ego = (
+                self.user_embedding(user),
+                self.item_embedding(pos_item),
+                self.item_embedding(neg_item),
+            )
+            loss = loss + self.reg_weight * self.reg_loss(*ego, require_pow=self.require_pow)
+        return loss
+
+    def predict(self, interaction):
+        user_all, item_all = self._cached_embeddings()
+        user = interaction[self.USER_ID]
+        item = interaction[self.ITEM_ID]
+        return (user_all[user] * item_all[item]).sum(dim=1)
+
+    def full_sort_predict(self, interaction):
+        """Scores of one batch of users against all items: ``batch x n_items``, nothing more."""
+        user_all, item_all = self._cached_embeddings()
+        return (user_all[interaction[self.USER_ID]] @ item_all.T).view(-1)
+
+    def _cached_embeddings(self):
+        if self.training:
+            return self.forward()
+        if self.restore_user_e is None:
+            self.restore_user_e, self.restore_item_e = self.forward()
+        return self.restore_user_e, self.restore_item_e

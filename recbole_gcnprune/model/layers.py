@@ -1,0 +1,60 @@
+"""Building blocks of the graph recommender: propagation op, prunable transform, channel groups."""
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+
+class _SymmetricSpMM(torch.autograd.Function):
+    """``A @ x`` for a symmetric sparse ``A``: the backward pass reuses ``A`` (``A^T = A``),
+    so no transpose is ever built."""
+
+    @staticmethod
+    def forward(ctx, adjacency, x):
+        ctx.adjacency = adjacency
+        return torch.sparse.mm(adjacency, x)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        return None, torch.sparse.mm(ctx.adjacency, grad_out)
+
+
+def propagate(adjacency, x):
+    """One graph convolution ``A @ x`` with a symmetric normalised adjacency (CSR)."""
+    return _SymmetricSpMM.apply(adjacency, x)
+
+
+class BottleneckTransform(nn.Module):
+    """Residual per-layer transform ``x + up(act(down(x)))`` with a prunable hidden width.
+
+    ``up`` starts at zero, so an untrained transform is the identity (plain LightGCN).
+    """
+
+    def __init__(self, width, hidden):
+        super().__init__()
+        self.down = nn.Linear(width, hidden)
+        self.up = nn.Linear(hidden, width)
+        self.act = nn.LeakyReLU(0.2)
+        nn.init.zeros_(self.up.weight)
+        nn.init.zeros_(self.up.bias)
+
+    def forward(self, x, hidden_mask=None):
+        hidden = self.act(self.down(x))
+        if hidden_mask is not None:
+            hidden = hidden * hidden_mask
+        return x + self.up(hidden)
+
+
+@dataclass(frozen=True)
+class ChannelGroup:
+    """Channels that must be pruned together.
+
+    ``producers`` emit the channels on their output side (``nn.Embedding`` columns, ``nn.Linear``
+    rows); ``consumers`` read them on their input side (``nn.Linear`` columns).
+    """
+
+    name: str
+    width: int
+    producers: tuple
+    consumers: tuple = ()

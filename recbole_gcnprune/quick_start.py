@@ -1,0 +1,74 @@
+"""The pipeline in reading order: config -> data -> model -> trainer.fit -> test evaluation.
+
+Everything RecBole already does, RecBole does; this module only wires our Config, registry and
+dataset checks in (and never imports ``recbole.quick_start``, which pulls in ray).
+"""
+
+from logging import getLogger
+
+from recbole.data import create_dataset, data_preparation
+from recbole.utils import init_logger, init_seed, set_color
+
+from recbole_gcnprune.config import Config
+from recbole_gcnprune.data.resolve import ensure_dataset_files
+from recbole_gcnprune.registry import get_model, get_trainer
+
+
+def load_data(config):
+    """RecBole's dataset and (train, valid, test) loaders for ``config``."""
+    ensure_dataset_files(config)
+    dataset = create_dataset(config)
+    getLogger().info(dataset)
+    return dataset, data_preparation(config, dataset)
+
+
+def build_model_and_trainer(config, train_data):
+    """Instantiate the model (seeded as RecBole does) and its trainer."""
+    init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
+    model = get_model(config["model"])(config, train_data._dataset).to(config["device"])
+    getLogger().info(model)
+    trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
+    return model, trainer
+
+
+def run_recbole_prune(
+    model=None, dataset=None, config_file_list=None, config_dict=None, saved=True
+):
+    """Train and test one model, RecBole-style; returns a dict with the test result.
+
+    Args:
+        model (str): model name, ours (e.g. ``GCNPruneGAN``) or RecBole's (``LightGCN``).
+        dataset (str): dataset name (``ml-100k`` ships with RecBole).
+        config_file_list (list of str): yaml files, as in RecBole.
+        config_dict (dict): parameters overriding the files, as in RecBole.
+        saved (bool): keep the best checkpoint and reload it for the test.
+    """
+    config = Config(model, dataset, config_file_list, config_dict)
+    init_seed(config["seed"], config["reproducibility"])
+    init_logger(config)
+    logger = getLogger()
+    logger.info(config)
+
+    _, (train_data, valid_data, test_data) = load_data(config)
+    model, trainer = build_model_and_trainer(config, train_data)
+
+    best_valid_score, best_valid_result = trainer.fit(
+        train_data, valid_data, saved=saved, show_progress=config["show_progress"]
+    )
+    test_result = trainer.evaluate(
+        test_data, load_best_model=saved, show_progress=config["show_progress"]
+    )
+    logger.info(set_color("best valid ", "yellow") + f": {best_valid_result}")
+    logger.info(set_color("test result", "yellow") + f": {test_result}")
+    result = {
+        "model": config["model"],
+        "dataset": config["dataset"],
+        "best_valid_score": best_valid_score,
+        "valid_score_bigger": config["valid_metric_bigger"],
+        "best_valid_result": best_valid_result,
+        "test_result": test_result,
+    }
+    report = getattr(trainer, "report", None)
+    if report is not None:
+        result["report"] = report
+    return result

@@ -1,0 +1,3 @@
+"""Plugin trainers, by the model name they train."""
+
+MODEL_TRAINERS = {}
