@@ -53,21 +53,25 @@ def plain_config(config):
     return plain
 
 
+def checkpoint_state(trainer, epoch):
+    """RecBole's checkpoint keys, holding only tensors and plain values."""
+    return {
+        "config": plain_config(trainer.config),
+        "epoch": int(epoch),
+        "cur_step": int(trainer.cur_step),
+        "best_valid_score": float(trainer.best_valid_score),
+        "state_dict": trainer.model.state_dict(),
+        "other_parameter": trainer.model.other_parameter(),
+        "optimizer": trainer.optimizer.state_dict(),
+    }
+
+
 def _save_weights_only_checkpoint(self, epoch, verbose=True, **kwargs):
-    """Replacement for ``Trainer._save_checkpoint``: same keys, no pickled objects."""
+    """Replacement for ``Trainer._save_checkpoint``: same keys, no pickled objects, atomic."""
     if not self.config["single_spec"] and self.config["local_rank"] != 0:
         return
     saved_model_file = kwargs.pop("saved_model_file", self.saved_model_file)
-    state = {
-        "config": plain_config(self.config),
-        "epoch": int(epoch),
-        "cur_step": int(self.cur_step),
-        "best_valid_score": float(self.best_valid_score),
-        "state_dict": self.model.state_dict(),
-        "other_parameter": self.model.other_parameter(),
-        "optimizer": self.optimizer.state_dict(),
-    }
-    atomic_torch_save(state, saved_model_file)
+    atomic_torch_save(checkpoint_state(self, epoch), saved_model_file)
     if verbose:
         self.logger.info(set_color("Saving current", "blue") + f": {saved_model_file}")
 

@@ -30,4 +30,5 @@ def normalized_adjacency(inter_coo, n_users, n_items):
         torch.from_numpy(norm.indices.astype(np.int64)),
         torch.from_numpy(norm.data),
         size=(n_nodes, n_nodes),
+        check_invariants=False,
     )

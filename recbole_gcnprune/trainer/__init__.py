@@ -1,3 +1,5 @@
 """Plugin trainers, by the model name they train."""
 
-MODEL_TRAINERS = {}
+from recbole_gcnprune.trainer.gan_prune_trainer import GANPruneTrainer
+
+MODEL_TRAINERS = {"GCNPruneGAN": GANPruneTrainer}

@@ -1,0 +1,157 @@
+"""Adversarial mask search (GAL-style, Lin et al. CVPR 2019) for a graph recommender.
+
+Per training batch:
+1. the generator gives keep-logits; a Gumbel-sigmoid sample gives soft masks ``m_g``;
+2. the student (the teacher's weights, trained on) runs under ``m``;
+3. the discriminator learns teacher ranked profiles = real, student profiles = fake;
+4. generator + student minimise
+   ``BPR + adv_weight * adv + distill_weight * KL(teacher || student) + budget_weight * budget``
+   where ``adv`` asks the discriminator to call the student real, the KL is over each user's
+   scores on the sampled items, and ``budget = sum_g (mean_c sigmoid(logit_gc) - keep)^2``.
+The search returns ``sigmoid(logit)`` per channel; the caller keeps the top-k per group.
+"""
+
+from dataclasses import dataclass
+from logging import getLogger
+
+import torch
+import torch.nn.functional as F
+
+from recbole_gcnprune.pruning.discriminator import ProfileDiscriminator, ranked_profiles
+from recbole_gcnprune.pruning.generator import (
+    MaskGenerator,
+    annealed_tau,
+    channel_descriptors,
+    gumbel_sigmoid,
+)
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    epochs: int
+    keep_fraction: float
+    adv_weight: float
+    distill_weight: float
+    budget_weight: float
+    student_lr: float
+    generator_lr: float
+    discriminator_lr: float
+    tau_start: float = 1.0
+    tau_end: float = 0.1
+    n_items_sampled: int = 128
+    max_users: int = 256
+    seed: int = 0
+
+
+def _kl_profiles(teacher_scores, student_scores):
+    return F.kl_div(
+        F.log_softmax(student_scores, dim=1),
+        F.log_softmax(teacher_scores, dim=1),
+        log_target=True,
+        reduction="batchmean",
+    )
+
+
+class AdversarialMaskSearch:
+    """Runs the search on ``student`` against fixed teacher embeddings."""
+
+    def __init__(self, student, teacher_embeddings, settings):
+        self.student = student
+        self.teacher_user, self.teacher_item = (t.detach() for t in teacher_embeddings)
+        self.settings = settings
+        self.groups = student.channel_groups()
+        device = self.teacher_user.device
+        self.generator = MaskGenerator({g.name: g.width for g in self.groups}).to(device)
+        self.discriminator = ProfileDiscriminator(settings.n_items_sampled).to(device)
+        self.opt_student = torch.optim.Adam(student.parameters(), lr=settings.student_lr)
+        self.opt_generator = torch.optim.Adam(self.generator.parameters(), lr=settings.generator_lr)
+        self.opt_discriminator = torch.optim.Adam(
+            self.discriminator.parameters(), lr=settings.discriminator_lr
+        )
+        self.rng = torch.Generator().manual_seed(settings.seed)
+        self.history = []
+
+    def keep_probabilities(self):
+        """``{group: sigmoid(logits)}`` under the student's current weights."""
+        with torch.no_grad():
+            logits = self.generator(self._descriptors())
+        return {name: torch.sigmoid(v).cpu() for name, v in logits.items()}
+
+    def run(self, train_data):
+        steps = max(1, self.settings.epochs * len(train_data))
+        step = 0
+        for epoch in range(self.settings.epochs):
+            sums = {}
+            self.student.train()
+            for interaction in train_data:
+                tau = annealed_tau(step, steps, self.settings.tau_start, self.settings.tau_end)
+                for key, value in self._step(interaction.to(self.teacher_user.device), tau).items():
+                    sums[key] = sums.get(key, 0.0) + value
+                step += 1
+            self._log_epoch(epoch, {k: v / max(1, len(train_data)) for k, v in sums.items()})
+        self.student.set_channel_masks({})
+        return self.keep_probabilities()
+
+    def _descriptors(self):
+        return {g.name: channel_descriptors(g) for g in self.groups}
+
+    def _step(self, interaction, tau):
+        s = self.settings
+        logits = self.generator(self._descriptors())
+        masks = {name: gumbel_sigmoid(v, tau, self.rng) for name, v in logits.items()}
+        self.student.set_channel_masks(masks)
+        user_all, item_all = self.student.forward()
+        user = interaction[self.student.USER_ID]
+        bpr = self.student.bpr_from_embeddings(
+            user_all, item_all, user,
+            interaction[self.student.ITEM_ID], interaction[self.student.NEG_ITEM_ID],
+        ).sum()
+        teacher_scores, student_scores = self._score_profiles(user, user_all, item_all)
+        real, fake = ranked_profiles(teacher_scores, student_scores)
+
+        d_loss = self._discriminator_step(real, fake)
+        adv = F.binary_cross_entropy_with_logits(
+            self.discriminator(fake), torch.ones(fake.shape[0], device=fake.device)
+        )
+        distill = _kl_profiles(teacher_scores, student_scores)
+        budget = sum(
+            (torch.sigmoid(v).mean() - s.keep_fraction) ** 2 for v in logits.values()
+        )
+        loss = bpr + s.adv_weight * adv + s.distill_weight * distill + s.budget_weight * budget
+        self.opt_student.zero_grad()
+        self.opt_generator.zero_grad()
+        loss.backward()
+        self.opt_student.step()
+        self.opt_generator.step()
+        return {"bpr": bpr.item(), "adv": adv.item(), "distill": distill.item(),
+                "budget": budget.item(), "disc": d_loss}
+
+    def _score_profiles(self, user, user_all, item_all):
+        users = torch.unique(user)
+        if users.numel() > self.settings.max_users:
+            pick = torch.randperm(users.numel(), generator=self.rng)[: self.settings.max_users]
+            users = users[pick.to(users.device)]
+        items = torch.randint(
+            item_all.shape[0], (self.settings.n_items_sampled,), generator=self.rng
+        ).to(users.device)
+        teacher = self.teacher_user[users] @ self.teacher_item[items].T
+        student = user_all[users] @ item_all[items].T
+        return teacher, student
+
+    def _discriminator_step(self, real, fake):
+        ones = torch.ones(real.shape[0], device=real.device)
+        loss = F.binary_cross_entropy_with_logits(
+            self.discriminator(real), ones
+        ) + F.binary_cross_entropy_with_logits(self.discriminator(fake.detach()), 0 * ones)
+        self.opt_discriminator.zero_grad()
+        loss.backward()
+        self.opt_discriminator.step()
+        return loss.item()
+
+    def _log_epoch(self, epoch, means):
+        probs = self.keep_probabilities()
+        kept = {n: float(p.mean()) for n, p in probs.items()}
+        record = {"epoch": epoch, **{k: round(v, 5) for k, v in means.items()},
+                  "kept_fraction": {n: round(v, 4) for n, v in kept.items()}}
+        self.history.append(record)
+        getLogger().info(f"mask search epoch {epoch}: {record}")

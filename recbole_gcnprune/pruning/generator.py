@@ -1,0 +1,89 @@
+"""The generator: keep-logits for every channel of every group, and their relaxation.
+
+A shared MLP maps per-channel descriptors of the student's current weights (log L2 norm of the
+producer slices, of the consumer slices, and L1 norm of the producer slices; z-scored within the
+group) plus a learned group embedding to a logit, to which a learned per-channel offset is added.
+The MLP lets what it learns about one channel transfer to similar channels; the offsets let it
+single out any channel.
+
+Relaxation: binary concrete / Gumbel-sigmoid (Maddison et al. 2017; Jang et al. 2017):
+``m = sigmoid((logit + log u - log(1 - u)) / tau)``, ``u ~ U(0, 1)``, with ``tau`` annealed from
+``tau_start`` to ``tau_end`` over the search so masks approach {0, 1}; keep-probability is
+``sigmoid(logit)``.
+"""
+
+import math
+
+import torch
+from torch import nn
+
+from recbole_gcnprune.pruning.importance import consumer_slices, per_channel_sum, producer_slices
+
+N_DESCRIPTORS = 3
+
+
+def _zscore(x):
+    return (x - x.mean()) / (x.std(unbiased=False) + 1e-6) if x.numel() > 1 else x * 0
+
+
+def _log_sum(slices, fn, width):
+    total = torch.zeros(width)
+    for w, dim in slices:
+        total += per_channel_sum(fn(w.detach()), dim).cpu()
+    return torch.log(total + 1e-12)
+
+
+@torch.no_grad()
+def channel_descriptors(group):
+    """``(width, N_DESCRIPTORS)`` features of each channel of ``group``."""
+    producers, consumers = producer_slices(group), consumer_slices(group)
+    features = [
+        _log_sum(producers, torch.square, group.width),
+        _log_sum(consumers, torch.square, group.width),
+        _log_sum(producers, torch.abs, group.width),
+    ]
+    return torch.stack([_zscore(f) for f in features], dim=1)
+
+
+class MaskGenerator(nn.Module):
+    """Keep-logits for each group's channels (see module docstring)."""
+
+    def __init__(self, group_widths, hidden=32, init_keep=0.9):
+        super().__init__()
+        self.names = list(group_widths)
+        self.group_embedding = nn.Embedding(len(self.names), 8)
+        self.net = nn.Sequential(
+            nn.Linear(N_DESCRIPTORS + 8, hidden), nn.ReLU(), nn.Linear(hidden, 1)
+        )
+        nn.init.zeros_(self.net[2].weight)
+        nn.init.constant_(self.net[2].bias, math.log(init_keep / (1 - init_keep)))
+        self.offsets = nn.ParameterDict(
+            {self._key(n): nn.Parameter(torch.zeros(w)) for n, w in group_widths.items()}
+        )
+
+    @staticmethod
+    def _key(name):
+        return name.replace(".", "_")
+
+    def forward(self, descriptors):
+        """``{group: (width, N_DESCRIPTORS)}`` -> ``{group: (width,) logits}``."""
+        logits = {}
+        for index, name in enumerate(self.names):
+            desc = descriptors[name].to(self.group_embedding.weight.device)
+            emb = self.group_embedding.weight[index].expand(desc.shape[0], -1)
+            logits[name] = self.net(torch.cat([desc, emb], dim=1)).squeeze(1)
+            logits[name] = logits[name] + self.offsets[self._key(name)]
+        return logits
+
+
+def gumbel_sigmoid(logits, tau, generator=None):
+    """A relaxed Bernoulli sample per logit (differentiable in ``logits``)."""
+    u = torch.rand(logits.shape, generator=generator, device=logits.device).clamp(1e-6, 1 - 1e-6)
+    return torch.sigmoid((logits + torch.log(u) - torch.log1p(-u)) / tau)
+
+
+def annealed_tau(step, total_steps, tau_start, tau_end):
+    """Geometric temperature schedule from ``tau_start`` to ``tau_end``."""
+    if total_steps <= 1:
+        return tau_end
+    return tau_start * (tau_end / tau_start) ** (step / (total_steps - 1))

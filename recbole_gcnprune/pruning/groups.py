@@ -1,0 +1,33 @@
+"""Budgets over channel groups: how many channels each group keeps, and which."""
+
+import math
+
+import torch
+
+
+def kept_width(width, prune_ratio):
+    """Channels a group of ``width`` keeps when ``prune_ratio`` of them are removed (>= 1)."""
+    return max(1, int(round(width * (1.0 - prune_ratio))))
+
+
+def kept_widths(groups, prune_ratio):
+    """``{group name: kept width}`` for every group."""
+    return {g.name: kept_width(g.width, prune_ratio) for g in groups}
+
+
+def top_k_indices(scores, k):
+    """Indices of the ``k`` highest scores, sorted ascending (ties broken by lower index)."""
+    order = torch.argsort(-scores.detach().double(), stable=True)[:k]
+    return sorted(int(i) for i in order)
+
+
+def select_channels(groups, scores, prune_ratio):
+    """``{group name: sorted kept indices}`` meeting the budget exactly, by score."""
+    widths = kept_widths(groups, prune_ratio)
+    return {g.name: top_k_indices(scores[g.name], widths[g.name]) for g in groups}
+
+
+def kept_fraction(kept, groups):
+    """Fraction of all channels kept (over every group)."""
+    total = sum(g.width for g in groups)
+    return sum(len(kept[g.name]) for g in groups) / total if total else math.nan

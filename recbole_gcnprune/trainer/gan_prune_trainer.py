@@ -1,0 +1,233 @@
+"""GANPruneTrainer: teacher -> channel selection -> physical pruning -> fine-tuning.
+
+Each phase is one short method on top of RecBole's ``Trainer``; training and early stopping are
+RecBole's own ``fit`` (called through ``super()``), once for the teacher and once for the
+fine-tuning. Phases finished by an earlier run are reused: the teacher from a cache keyed by
+everything that shapes it (shared by every criterion and ratio), the selection and the
+fine-tuned model from this run's folder.
+"""
+
+import hashlib
+import json
+import os
+from time import time
+
+import numpy as np
+import torch
+from recbole.trainer import Trainer
+from recbole.utils import set_color
+
+from recbole_gcnprune.compat import atomic_torch_save, checkpoint_state, plain_config
+from recbole_gcnprune.pruning.checkpoint import load_into, read_checkpoint
+from recbole_gcnprune.pruning.gan_search import AdversarialMaskSearch, SearchSettings
+from recbole_gcnprune.pruning.groups import kept_widths, select_channels
+from recbole_gcnprune.pruning.importance import (
+    KeepProbabilityImportance,
+    MagnitudeImportance,
+    RandomImportance,
+    TaylorImportance,
+)
+from recbole_gcnprune.pruning.report import size_report
+from recbole_gcnprune.pruning.surgery import prune_channels
+
+PRUNING_KEYS = (
+    "prune_criterion", "prune_ratio", "search_epochs", "adv_weight", "distill_weight",
+    "budget_weight", "generator_lr", "discriminator_lr", "tau_start", "tau_end",
+    "n_items_sampled", "taylor_batches", "teacher_checkpoint",
+)
+RUNTIME_KEYS = (
+    "checkpoint_dir", "show_progress", "state", "log_wandb", "wandb_project", "gpu_id",
+    "use_gpu", "worker", "eval_batch_size", "single_spec", "local_rank", "device",
+)
+
+
+def config_key(config, exclude):
+    """Short hash of the plain config without ``exclude``d keys."""
+    plain = {k: v for k, v in plain_config(config).items() if k not in exclude}
+    return hashlib.sha256(json.dumps(plain, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def plain_metrics(result):
+    """A RecBole result dict with numpy scalars turned into floats."""
+    return {k: float(v) for k, v in (result or {}).items()}
+
+
+def write_json(path, payload):
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(payload, f, indent=1, default=float)
+    os.replace(tmp, path)
+
+
+class GANPruneTrainer(Trainer):
+    """Trains GCNPruneGAN's teacher, prunes it by ``prune_criterion`` and fine-tunes it."""
+
+    def __init__(self, config, model):
+        super().__init__(config, model)
+        self.criterion = config["prune_criterion"]
+        self.prune_ratio = config["prune_ratio"]
+        self.teacher_checkpoint = config["teacher_checkpoint"]
+        self.taylor_batches = config["taylor_batches"]
+        self.search_settings = SearchSettings(
+            epochs=config["search_epochs"],
+            keep_fraction=1.0 - self.prune_ratio,
+            adv_weight=config["adv_weight"],
+            distill_weight=config["distill_weight"],
+            budget_weight=config["budget_weight"],
+            student_lr=config["learning_rate"],
+            generator_lr=config["generator_lr"],
+            discriminator_lr=config["discriminator_lr"],
+            tau_start=config["tau_start"],
+            tau_end=config["tau_end"],
+            n_items_sampled=config["n_items_sampled"],
+            seed=config["seed"],
+        )
+        base = os.path.join(self.checkpoint_dir, "gcnprune")
+        name = f"{config['model']}-{config['dataset']}"
+        self.teacher_file = os.path.join(
+            base, "teachers", f"{name}-{config_key(config, PRUNING_KEYS + RUNTIME_KEYS)}.pth"
+        )
+        self.run_dir = os.path.join(base, "runs", f"{name}-{config_key(config, RUNTIME_KEYS)}")
+        self.pruning = None
+        self.report = {"criterion": self.criterion, "prune_ratio": self.prune_ratio}
+
+    # ----------------------------------------------------------------------------- pipeline
+    def fit(self, train_data, valid_data=None, verbose=True, saved=True, show_progress=False,
+            callback_fn=None):
+        if self.criterion == "none":
+            return super().fit(train_data, valid_data, verbose, saved, show_progress, callback_fn)
+        os.makedirs(self.run_dir, exist_ok=True)
+        self.report["dense"] = size_report(self.model)
+        if not self._resume_selection():
+            kept = self._select(train_data, valid_data, verbose, show_progress)
+            self._prune(kept)
+        done = self._resume_finetune()
+        if done is None:
+            done = self._finetune(train_data, valid_data, verbose, saved, show_progress, callback_fn)
+        self.best_valid_score, self.best_valid_result = done
+        self.report["pruned"] = size_report(self.model)
+        write_json(os.path.join(self.run_dir, "report.json"), self.report)
+        return done
+
+    def _select(self, train_data, valid_data, verbose, show_progress):
+        """Phase 1+2: teacher, then kept indices per group under the budget."""
+        if self.criterion == "train_small":
+            widths = kept_widths(self.model.channel_groups(), self.prune_ratio)
+            return {name: list(range(width)) for name, width in widths.items()}
+        self._teacher(train_data, valid_data, verbose, show_progress)
+        start = time()
+        scores = self._importance(train_data)(self.model, self.model.channel_groups())
+        kept = select_channels(self.model.channel_groups(), scores, self.prune_ratio)
+        self.report["selection_seconds"] = time() - start
+        return kept
+
+    def _importance(self, train_data):
+        if self.criterion == "magnitude":
+            return MagnitudeImportance()
+        if self.criterion == "random":
+            return RandomImportance(self.config["seed"])
+        if self.criterion == "taylor":
+            self.model.train()
+            return TaylorImportance(train_data, self.model.calculate_loss, self.taylor_batches)
+        return KeepProbabilityImportance(self._gan_search(train_data))
+
+    def _gan_search(self, train_data):
+        self.model.eval()
+        with torch.no_grad():
+            teacher_embeddings = self.model.forward()
+        search = AdversarialMaskSearch(self.model, teacher_embeddings, self.search_settings)
+        self.logger.info(set_color("GAN mask search", "green") + f": {self.search_settings}")
+        keep_probabilities = search.run(train_data)
+        self.report["search_history"] = search.history
+        return keep_probabilities
+
+    def _prune(self, kept):
+        """Phase 3: physical removal; train_small re-initialises the small model instead."""
+        prune_channels(self.model, kept)
+        if self.criterion == "train_small":
+            self.model._init_weights()
+        self.pruning = {
+            "criterion": self.criterion,
+            "prune_ratio": self.prune_ratio,
+            "widths": {name: len(idx) for name, idx in kept.items()},
+            "kept": kept,
+        }
+        self.report["kept"] = self.pruning["widths"]
+        self.logger.info(set_color("pruned", "green") + f": widths {self.pruning['widths']}")
+        atomic_torch_save(
+            {"state_dict": self.model.state_dict(), "pruning": self.pruning},
+            os.path.join(self.run_dir, "selection.pth"),
+        )
+
+    def _finetune(self, train_data, valid_data, verbose, saved, show_progress, callback_fn):
+        """Phase 4: RecBole's fit on the pruned model, with a fresh optimiser and early stopping."""
+        self._reset_training_state(os.path.join(self.run_dir, "finetune.pth"))
+        start = time()
+        result = super().fit(train_data, valid_data, verbose, saved, show_progress, callback_fn)
+        self.report["finetune_seconds"] = time() - start
+        write_json(os.path.join(self.run_dir, "finetune.json"),
+                   {"best_valid_score": float(result[0]), "best_valid_result": plain_metrics(result[1])})
+        return result
+
+    # ------------------------------------------------------------------------------ teacher
+    def _teacher(self, train_data, valid_data, verbose, show_progress):
+        source = self.teacher_checkpoint or self.teacher_file
+        if os.path.isfile(source):
+            checkpoint = read_checkpoint(source, self.device)
+            load_into(self.model, checkpoint)
+            self.report["teacher"] = checkpoint.get("meta", {"source": source})
+            self.logger.info(set_color("teacher loaded", "green") + f": {source}")
+            return
+        if self.teacher_checkpoint:
+            raise FileNotFoundError(f"teacher_checkpoint {self.teacher_checkpoint} not found")
+        self._reset_training_state(os.path.join(self.run_dir, "teacher-training.pth"))
+        start = time()
+        score, result = super().fit(train_data, valid_data, verbose, True, show_progress)
+        load_into(self.model, read_checkpoint(self.saved_model_file, self.device))
+        meta = {"best_valid_score": float(score), "best_valid_result": plain_metrics(result),
+                "train_seconds": time() - start}
+        atomic_torch_save({"state_dict": self.model.state_dict(), "meta": meta}, self.teacher_file)
+        self.report["teacher"] = meta
+
+    # ------------------------------------------------------------------------------- resume
+    def _resume_selection(self):
+        path = os.path.join(self.run_dir, "selection.pth")
+        if not os.path.isfile(path):
+            return False
+        checkpoint = read_checkpoint(path, self.device)
+        load_into(self.model, checkpoint)
+        self.pruning = checkpoint["pruning"]
+        self.report["kept"] = self.pruning["widths"]
+        self.logger.info(set_color("resumed pruned model", "green") + f": {path}")
+        return True
+
+    def _resume_finetune(self):
+        summary = os.path.join(self.run_dir, "finetune.json")
+        checkpoint = os.path.join(self.run_dir, "finetune.pth")
+        if not (os.path.isfile(summary) and os.path.isfile(checkpoint)):
+            return None
+        load_into(self.model, read_checkpoint(checkpoint, self.device))
+        self.saved_model_file = checkpoint
+        with open(summary, encoding="utf-8") as f:
+            done = json.load(f)
+        self.logger.info(set_color("resumed fine-tuned model", "green") + f": {checkpoint}")
+        return done["best_valid_score"], done["best_valid_result"]
+
+    # ------------------------------------------------------------------------------ helpers
+    def _reset_training_state(self, saved_model_file):
+        """Fresh optimiser over the live parameters and fresh early-stopping state."""
+        self.model.drop_cached_embeddings()
+        self.optimizer = self._build_optimizer()
+        self.start_epoch, self.cur_step = 0, 0
+        self.best_valid_score = -np.inf if self.valid_metric_bigger else np.inf
+        self.best_valid_result = None
+        self.saved_model_file = saved_model_file
+
+    def _save_checkpoint(self, epoch, verbose=True, **kwargs):
+        """RecBole's checkpoint (weights-only safe) plus the pruning metadata."""
+        state = checkpoint_state(self, epoch)
+        if self.pruning is not None:
+            state["pruning"] = self.pruning
+        atomic_torch_save(state, kwargs.pop("saved_model_file", self.saved_model_file))
+        if verbose:
+            self.logger.info(set_color("Saving current", "blue") + f": {self.saved_model_file}")
