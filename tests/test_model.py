@@ -1,0 +1,300 @@
+"""GCNPruneGAN on tiny data: shapes, the full-sort cache, channel groups and masks, the custom
+propagation gradient, training and seeding.
+
+How each was checked to fail without its fix:
+* cache tests: with ``train()`` / ``set_channel_masks`` not dropping the cache (monkeypatched
+  ``drop_cached_embeddings`` to a no-op) the scores are stale and ``assert_close`` fails;
+* mask-vs-slicing tests: with the ``x = x * embedding_mask`` after each transform removed, the
+  masked channels leak back through ``up``'s rows and the linear case fails;
+* propagate gradient: with a backward returning ``grad_out`` unchanged (no ``A @``), gradcheck fails;
+* seeding: with ``quick_start.init_seed`` monkeypatched to a no-op the two runs differ.
+"""
+
+from pathlib import Path
+
+import pytest
+import torch
+from recbole.data.interaction import Interaction
+from recbole.utils import init_seed
+
+from recbole_gcnprune.model import GCNPruneGAN
+from recbole_gcnprune.model.gcn_prune_gan import EMBEDDING_GROUP, hidden_group
+from recbole_gcnprune.model.layers import BottleneckTransform, propagate
+
+
+def _build(make_config, make_data, config_dict, dataset=None, **overrides):
+    config = make_config("GCNPruneGAN", {**config_dict, **overrides})
+    if dataset is None:
+        _, loaders = make_data(config)
+        dataset = loaders[0]._dataset
+    init_seed(config["seed"], config["reproducibility"])
+    return config, dataset, GCNPruneGAN(config, dataset)
+
+
+def _randomise_transforms(model, seed=0):
+    """``up`` starts at zero (identity transform); give it weights so the transforms matter."""
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for transform in model.transforms:
+            transform.up.weight.copy_(torch.randn(transform.up.weight.shape, generator=gen) * 0.5)
+            transform.up.bias.copy_(torch.randn(transform.up.bias.shape, generator=gen) * 0.1)
+
+
+@pytest.fixture
+def linear_gcn(small_model_dict, make_config, make_data):
+    config, dataset, model = _build(make_config, make_data, small_model_dict,
+                                    layer_transform="linear")
+    _randomise_transforms(model)
+    return config, dataset, model
+
+
+def _users(model, ids=(1, 2, 5)):
+    return Interaction({model.USER_ID: torch.tensor(ids)})
+
+
+def _expected_full_sort(model, users):
+    with torch.no_grad():
+        user_all, item_all = model.forward()
+    return (user_all[users[model.USER_ID]] @ item_all.T).reshape(-1)
+
+
+# ---------------------------------------------------------------------------------- shapes
+def test_shapes(tiny_gcn):
+    config, _, (train, _, _), model = tiny_gcn
+    width = config["embedding_size"]
+    user_all, item_all = model.forward()
+    assert user_all.shape == (model.n_users, width)
+    assert item_all.shape == (model.n_items, width)
+
+    batch = next(iter(train))
+    loss = model.calculate_loss(batch)
+    # a scalar (shape (1,) with reg_weight, from RecBole's EmbLoss, as in RecBole's LightGCN)
+    assert loss.numel() == 1 and torch.isfinite(loss).all()
+    loss.backward()
+    assert model.user_embedding.weight.grad is not None
+
+    model.eval()
+    with torch.no_grad():
+        scores = model.predict(batch)
+        users = _users(model)
+        full = model.full_sort_predict(users)
+    assert scores.shape == (len(batch),)
+    # one batch of users -> batch x n_items scores, nothing more
+    assert full.shape == (3 * model.n_items,)
+    # row j of the full sort is user j against every item, consistent with predict()
+    pairs = Interaction({model.USER_ID: torch.tensor([2, 2]), model.ITEM_ID: torch.tensor([4, 7])})
+    with torch.no_grad():
+        torch.testing.assert_close(full.view(3, model.n_items)[1, [4, 7]], model.predict(pairs))
+
+
+# ----------------------------------------------------------------------------------- cache
+def test_cache_dropped_on_train_eval_switch(tiny_gcn):
+    *_, model = tiny_gcn
+    users = _users(model)
+    model.eval()
+    before = model.full_sort_predict(users)
+    assert model.restore_user_e is not None
+    model.train()
+    assert model.restore_user_e is None and model.restore_item_e is None
+    with torch.no_grad():
+        model.user_embedding.weight.add_(0.5)  # as a training step would
+    model.eval()
+    after = model.full_sort_predict(users)
+    torch.testing.assert_close(after, _expected_full_sort(model, users))
+    assert not torch.allclose(after, before)
+    model.eval()  # eval -> eval also drops it
+    assert model.restore_user_e is None
+
+
+def test_cache_dropped_on_set_channel_masks(tiny_gcn):
+    config, *_, model = tiny_gcn
+    users = _users(model)
+    model.eval()
+    unmasked = model.full_sort_predict(users)
+    mask = torch.ones(config["embedding_size"])
+    mask[::2] = 0.0
+    model.set_channel_masks({EMBEDDING_GROUP: mask})
+    assert model.restore_user_e is None
+    masked = model.full_sort_predict(users)
+    torch.testing.assert_close(masked, _expected_full_sort(model, users))
+    assert not torch.allclose(masked, unmasked)
+    model.set_channel_masks({})  # {} restores the unmasked model
+    torch.testing.assert_close(model.full_sort_predict(users), unmasked)
+
+
+def test_full_sort_uses_cache_in_eval(tiny_gcn):
+    *_, model = tiny_gcn
+    model.eval()
+    model.full_sort_predict(_users(model))
+    cached = model.restore_user_e
+    model.full_sort_predict(_users(model, (3, 4)))
+    assert model.restore_user_e is cached
+
+
+# ------------------------------------------------------------------------- channel groups
+def test_channel_groups_linear(linear_gcn):
+    config, _, model = linear_gcn
+    groups = model.channel_groups()
+    assert [g.name for g in groups] == [EMBEDDING_GROUP, hidden_group(0), hidden_group(1)]
+    assert [g.width for g in groups] == [config["embedding_size"]] + [config["transform_size"]] * 2
+    embedding = groups[0]
+    assert embedding.producers[:2] == (model.user_embedding, model.item_embedding)
+    assert set(map(id, embedding.producers[2:])) == {id(t.up) for t in model.transforms}
+    assert set(map(id, embedding.consumers)) == {id(t.down) for t in model.transforms}
+    for layer, group in enumerate(groups[1:]):
+        assert group.producers == (model.transforms[layer].down,)
+        assert group.consumers == (model.transforms[layer].up,)
+
+
+def test_channel_groups_none(tiny_gcn):
+    config, *_, model = tiny_gcn
+    assert config["layer_transform"] == "none"
+    groups = model.channel_groups()
+    assert [(g.name, g.width) for g in groups] == [(EMBEDDING_GROUP, config["embedding_size"])]
+    assert groups[0].consumers == ()
+
+
+# ----------------------------------------------------------------------------------- masks
+@pytest.mark.parametrize("layer_transform", ["none", "linear"])
+def test_all_ones_masks_equal_unmasked(layer_transform, small_model_dict, make_config, make_data):
+    _, _, model = _build(make_config, make_data, small_model_dict, layer_transform=layer_transform)
+    _randomise_transforms(model)
+    model.eval()
+    users = _users(model, tuple(range(1, model.n_users)))
+    unmasked = model.full_sort_predict(users)
+    model.set_channel_masks({g.name: torch.ones(g.width) for g in model.channel_groups()})
+    torch.testing.assert_close(model.full_sort_predict(users), unmasked)
+
+
+@pytest.mark.parametrize("layer_transform", ["none", "linear"])
+def test_hard_embedding_mask_equals_slicing(layer_transform, small_model_dict, make_config,
+                                            make_data):
+    config, dataset, big = _build(make_config, make_data, small_model_dict,
+                                  layer_transform=layer_transform)
+    _randomise_transforms(big)
+    keep = torch.tensor([0, 2, 3, 6])
+    mask = torch.zeros(config["embedding_size"])
+    mask[keep] = 1.0
+    big.set_channel_masks({EMBEDDING_GROUP: mask})
+
+    # The physically pruned model, by hand: only the kept embedding columns.
+    _, _, small = _build(make_config, make_data, small_model_dict, dataset=dataset,
+                         layer_transform=layer_transform, embedding_size=len(keep))
+    with torch.no_grad():
+        small.user_embedding.weight.copy_(big.user_embedding.weight[:, keep])
+        small.item_embedding.weight.copy_(big.item_embedding.weight[:, keep])
+        for s, b in zip(small.transforms, big.transforms):
+            s.down.weight.copy_(b.down.weight[:, keep])
+            s.down.bias.copy_(b.down.bias)
+            s.up.weight.copy_(b.up.weight[keep])
+            s.up.bias.copy_(b.up.bias[keep])
+
+    big.eval()
+    small.eval()
+    users = _users(big, tuple(range(1, big.n_users)))
+    torch.testing.assert_close(big.full_sort_predict(users), small.full_sort_predict(users))
+
+
+def test_hard_hidden_mask_equals_slicing(linear_gcn, small_model_dict, make_config, make_data):
+    config, dataset, big = linear_gcn
+    keep = torch.tensor([1, 3])
+    mask = torch.zeros(config["transform_size"])
+    mask[keep] = 1.0
+    big.set_channel_masks({hidden_group(layer): mask for layer in range(config["n_layers"])})
+
+    _, _, small = _build(make_config, make_data, small_model_dict, dataset=dataset,
+                         layer_transform="linear", transform_size=len(keep))
+    with torch.no_grad():
+        small.user_embedding.weight.copy_(big.user_embedding.weight)
+        small.item_embedding.weight.copy_(big.item_embedding.weight)
+        for s, b in zip(small.transforms, big.transforms):
+            s.down.weight.copy_(b.down.weight[keep])
+            s.down.bias.copy_(b.down.bias[keep])
+            s.up.weight.copy_(b.up.weight[:, keep])
+            s.up.bias.copy_(b.up.bias)
+
+    big.eval()
+    small.eval()
+    users = _users(big, tuple(range(1, big.n_users)))
+    torch.testing.assert_close(big.full_sort_predict(users), small.full_sort_predict(users))
+
+
+def test_untrained_transform_is_identity():
+    transform = BottleneckTransform(6, 3)
+    x = torch.randn(5, 6)
+    torch.testing.assert_close(transform(x), x)
+
+
+# ------------------------------------------------------------------------------ propagate
+def _symmetric_csr(n=6, seed=0, dtype=torch.float64):
+    gen = torch.Generator().manual_seed(seed)
+    dense = torch.rand(n, n, generator=gen, dtype=dtype)
+    dense = dense * (torch.rand(n, n, generator=gen, dtype=dtype) > 0.5)
+    dense = dense + dense.T
+    return dense, dense.to_sparse_csr()
+
+
+def test_propagate_gradcheck():
+    _, csr = _symmetric_csr()
+    x = torch.randn(6, 3, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda inp: propagate(csr, inp), (x,))
+
+
+def test_propagate_matches_dense_matmul(tiny_gcn):
+    *_, model = tiny_gcn
+    adjacency = model.adjacency
+    dense = adjacency.to_dense()
+    x = torch.randn(dense.shape[0], 4, requires_grad=True)
+    x_dense = x.detach().clone().requires_grad_(True)
+    grad_out = torch.randn(dense.shape[0], 4)
+
+    out = propagate(adjacency, x)
+    out.backward(grad_out)
+    expected = dense @ x_dense
+    expected.backward(grad_out)
+    torch.testing.assert_close(out, expected)
+    torch.testing.assert_close(x.grad, x_dense.grad)
+
+
+# ------------------------------------------------------------------------------- training
+def test_loss_decreases(tiny_gcn):
+    *_, (train, _, _), model = tiny_gcn
+    batch = next(iter(train))
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.05)
+    losses = []
+    for _ in range(8):
+        optimizer.zero_grad()
+        loss = model.calculate_loss(batch)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < losses[0] * 0.9, losses
+
+
+def _run_twice_and_once_more(config_dict, tmp_path):
+    from recbole_gcnprune.quick_start import run_recbole_prune
+
+    results, states = [], []
+    for run, seed in enumerate((2020, 2020, 7)):
+        saved = tmp_path / f"saved{run}"
+        result = run_recbole_prune("GCNPruneGAN", "tiny", config_dict={
+            **config_dict, "checkpoint_dir": str(saved), "seed": seed})
+        checkpoints = sorted(Path(saved).glob("*.pth"))
+        assert checkpoints, "run_recbole_prune saved no checkpoint"
+        results.append(result)
+        states.append([torch.load(p, weights_only=True)["state_dict"] for p in checkpoints])
+    return results, states
+
+
+def test_same_seed_same_parameters_and_metrics(small_model_dict, tmp_path):
+    results, states = _run_twice_and_once_more({**small_model_dict, "epochs": 2}, tmp_path)
+    assert results[0]["test_result"] == results[1]["test_result"]
+    assert results[0]["best_valid_result"] == results[1]["best_valid_result"]
+    assert len(states[0]) == len(states[1])
+    for first, second in zip(states[0], states[1]):
+        assert first.keys() == second.keys()
+        for name in first:
+            assert torch.equal(first[name], second[name]), name
+    # ... and the comparison is not vacuous: another seed gives other parameters
+    other = states[2][0]
+    assert any(not torch.equal(states[0][0][n], other[n]) for n in other)
