@@ -12,10 +12,11 @@ from urllib.parse import urlparse
 
 import yaml
 
+from recbole_gcnprune.data import bookcrossing
 from recbole_gcnprune.errors import DatasetNotFoundError
 
 # dataset name -> callable(dataset_dir) returning True when it produced the atomic files
-CONVERTERS = {}
+CONVERTERS = {bookcrossing.DATASET: bookcrossing.convert_folder}
 
 
 def _has_atomic_files(dataset_dir, dataset_name):
