@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).absolute().parents[1]
 
 # RecBole's own ``Trainer._save_checkpoint``, captured before anything builds our Config (which
 # calls ``compat.apply()`` and replaces it); tests/test_compat.py uses it to show the failure.
