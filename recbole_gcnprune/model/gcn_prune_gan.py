@@ -13,6 +13,8 @@ its own. Soft or hard channel masks (set by the pruning trainer) scale every cha
 where it is produced, so a hard-masked model computes exactly what the physically pruned one does.
 """
 
+import copy
+
 import torch
 from recbole.model.abstract_recommender import GeneralRecommender
 from recbole.model.init import xavier_uniform_initialization
@@ -109,6 +111,14 @@ class GCNPruneGAN(GeneralRecommender):
         """Switching between train and eval invalidates the full-sort cache."""
         self.drop_cached_embeddings()
         return super().train(mode)
+
+    def __deepcopy__(self, memo):
+        """Copies share the (read-only) sparse adjacency, which cannot be deep-copied."""
+        clone = self.__class__.__new__(self.__class__)
+        memo[id(self)] = clone
+        for key, value in self.__dict__.items():
+            clone.__dict__[key] = value if key == "adjacency" else copy.deepcopy(value, memo)
+        return clone
 
     def _apply(self, fn, *args, **kwargs):
         super()._apply(fn, *args, **kwargs)

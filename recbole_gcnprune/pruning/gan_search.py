@@ -6,8 +6,8 @@ Per training batch:
 3. the discriminator learns teacher ranked profiles = real, student profiles = fake;
 4. generator + student minimise
    ``BPR + adv_weight * adv + distill_weight * KL(teacher || student) + budget_weight * budget``
-   where ``adv`` asks the discriminator to call the student real, the KL is over each user's
-   scores on the sampled items, and ``budget = sum_g (mean_c sigmoid(logit_gc) - keep)^2``.
+   where ``adv`` asks the discriminator to call the student real, the KL is between softmaxes of
+   each user's standardised scores on the sampled items, and ``budget = sum_g (mean_c sigmoid(logit_gc) - keep)^2``.
 The search returns ``sigmoid(logit)`` per channel; the caller keeps the top-k per group.
 """
 
@@ -43,10 +43,11 @@ class SearchSettings:
     seed: int = 0
 
 
-def _kl_profiles(teacher_scores, student_scores):
+def _kl_profiles(real, fake):
+    """KL(teacher || student) between softmaxes of the standardised profiles (scale-free)."""
     return F.kl_div(
-        F.log_softmax(student_scores, dim=1),
-        F.log_softmax(teacher_scores, dim=1),
+        F.log_softmax(fake, dim=1),
+        F.log_softmax(real, dim=1),
         log_target=True,
         reduction="batchmean",
     )
@@ -113,7 +114,7 @@ class AdversarialMaskSearch:
         adv = F.binary_cross_entropy_with_logits(
             self.discriminator(fake), torch.ones(fake.shape[0], device=fake.device)
         )
-        distill = _kl_profiles(teacher_scores, student_scores)
+        distill = _kl_profiles(real, fake)
         budget = sum(
             (torch.sigmoid(v).mean() - s.keep_fraction) ** 2 for v in logits.values()
         )

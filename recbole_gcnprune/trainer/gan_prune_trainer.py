@@ -89,7 +89,8 @@ class GANPruneTrainer(Trainer):
         )
         self.run_dir = os.path.join(base, "runs", f"{name}-{config_key(config, RUNTIME_KEYS)}")
         self.pruning = None
-        self.report = {"criterion": self.criterion, "prune_ratio": self.prune_ratio}
+        self.report = {"criterion": self.criterion, "prune_ratio": self.prune_ratio,
+                       "run_dir": self.run_dir, "teacher_file": None}
 
     # ----------------------------------------------------------------------------- pipeline
     def fit(self, train_data, valid_data=None, verbose=True, saved=True, show_progress=False,
@@ -172,6 +173,7 @@ class GANPruneTrainer(Trainer):
     # ------------------------------------------------------------------------------ teacher
     def _teacher(self, train_data, valid_data, verbose, show_progress):
         source = self.teacher_checkpoint or self.teacher_file
+        self.report["teacher_file"] = source
         if os.path.isfile(source):
             checkpoint = read_checkpoint(source, self.device)
             load_into(self.model, checkpoint)

@@ -1,0 +1,182 @@
+"""Pruning criteria side by side: GAN vs magnitude, taylor, random and train_small.
+
+For each seed, one dense teacher (trained once, cached, shared by every criterion and ratio) is
+pruned to each budget by each criterion, fine-tuned with the same early stopping, and tested with
+RecBole's evaluator. Rows are stored as they finish (resumable); the table reports mean and std
+over seeds, the share of the teacher's NDCG@20 kept, parameters, full-sort throughput of pruned
+vs dense (measured interleaved in one process), and pipeline vs dense-training wall time.
+
+    python bench/prune_compare.py --dataset ml-100k --seeds 2020,2021,2022 --prune-ratios 0.75,0.9
+"""
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from recbole_gcnprune.config import Config  # noqa: E402
+from recbole_gcnprune.measure import full_sort_ms_per_1000_users  # noqa: E402
+from recbole_gcnprune.pruning.checkpoint import load_into, read_checkpoint  # noqa: E402
+from recbole_gcnprune.quick_start import (  # noqa: E402
+    build_model_and_trainer,
+    load_data,
+    run_recbole_prune,
+)
+from recbole_gcnprune.trainer.gan_prune_trainer import write_json  # noqa: E402
+
+CRITERIA = ("gan", "magnitude", "taylor", "random", "train_small")
+METRICS = ("ndcg@10", "ndcg@20", "recall@20", "hit@20", "mrr@20")
+
+
+def parse_args():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--dataset", default="ml-100k")
+    p.add_argument("--seeds", default="2020")
+    p.add_argument("--prune-ratios", default="0.75,0.9")
+    p.add_argument("--criteria", default=",".join(CRITERIA))
+    p.add_argument("--config-files", nargs="*", default=None)
+    p.add_argument("--set", nargs="*", default=[], help="extra config overrides key=value")
+    p.add_argument("--work-dir", default="bench/.work")
+    p.add_argument("--output", default=None, help="markdown table (default bench/results/...)")
+    return p.parse_args()
+
+
+def overrides(args):
+    extra = {}
+    for item in args.set:
+        key, value = item.split("=", 1)
+        try:
+            extra[key] = json.loads(value)
+        except json.JSONDecodeError:
+            extra[key] = value
+    return extra
+
+
+def run_row(args, seed, ratio, criterion):
+    """Prune + fine-tune + test one (seed, ratio, criterion); cached as JSON."""
+    path = os.path.join(args.work_dir, args.dataset, f"row-{seed}-{ratio}-{criterion}.json")
+    if os.path.isfile(path):
+        return json.load(open(path))
+    start = time.time()
+    config_dict = {"seed": seed, "prune_ratio": ratio, "prune_criterion": criterion,
+                   "checkpoint_dir": os.path.join(args.work_dir, "saved"), **overrides(args)}
+    result = run_recbole_prune("GCNPruneGAN", args.dataset, args.config_files, config_dict)
+    report = result["report"]
+    row = {"seed": seed, "prune_ratio": ratio, "criterion": criterion,
+           "test": {k: float(v) for k, v in result["test_result"].items()},
+           "parameters": report["pruned"]["parameters"],
+           "dense_parameters": report["dense"]["parameters"],
+           "widths": report["kept"], "wall_seconds": time.time() - start,
+           "finetune_seconds": report.get("finetune_seconds"),
+           "teacher_train_seconds": report.get("teacher", {}).get("train_seconds"),
+           "checkpoint": os.path.join(report["run_dir"], "finetune.pth"),
+           "teacher_file": report.get("teacher_file")}
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    write_json(path, row)
+    return row
+
+
+def dense_row(args, seed, teacher_file):
+    """The dense teacher's test metrics and full-sort speed vs its pruned rows."""
+    path = os.path.join(args.work_dir, args.dataset, f"dense-{seed}.json")
+    if os.path.isfile(path):
+        return json.load(open(path))
+    config = Config("GCNPruneGAN", args.dataset, args.config_files,
+                    {"seed": seed, "prune_criterion": "none", **overrides(args)})
+    _, (train, _valid, test) = load_data(config)
+    model, trainer = build_model_and_trainer(config, train)
+    load_into(model, read_checkpoint(teacher_file))
+    result = trainer.evaluate(test, load_best_model=False)
+    row = {"seed": seed, "test": {k: float(v) for k, v in result.items()},
+           "parameters": sum(p.numel() for p in model.parameters())}
+    write_json(path, row)
+    return row
+
+
+def throughput(args, seed, rows, teacher_file):
+    """ms per 1,000 users, dense teacher vs each pruned model, interleaved, median of 7."""
+    config = Config("GCNPruneGAN", args.dataset, args.config_files,
+                    {"seed": seed, "prune_criterion": "none", **overrides(args)})
+    _, (train, _valid, test) = load_data(config)
+    dense, _ = build_model_and_trainer(config, train)
+    load_into(dense, read_checkpoint(teacher_file))
+    pruned = {}
+    for row in rows:
+        model, _ = build_model_and_trainer(config, train)
+        pruned[(row["prune_ratio"], row["criterion"])] = load_into(
+            model, read_checkpoint(row["checkpoint"]))
+    times = {key: [] for key in ["dense", *pruned]}
+    for _ in range(7):
+        times["dense"].append(full_sort_ms_per_1000_users(dense, test, "cpu", repeats=1))
+        for key, model in pruned.items():
+            times[key].append(full_sort_ms_per_1000_users(model, test, "cpu", repeats=1))
+    return {key: statistics.median(v) for key, v in times.items()}
+
+
+def mean_std(values):
+    return statistics.mean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+
+
+def render(args, dense_rows, rows, speed, command):
+    lines = [f"# Pruning criteria on {args.dataset}", "",
+             f"Command: `{command}`  ", f"Date: {time.strftime('%Y-%m-%d %H:%M')}  ",
+             f"Host: {platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}  ",
+             f"Seeds: {args.seeds}; overrides: {overrides(args) or 'none'}; "
+             f"config files: {args.config_files or 'none'}", ""]
+    dense_ndcg = mean_std([r["test"]["ndcg@20"] for r in dense_rows])
+    lines += ["| model | kept | params | " + " | ".join(METRICS) +
+              " | % of dense NDCG@20 | full-sort ms/1k users | speed-up | wall s |",
+              "|---|---|---|" + "---|" * len(METRICS) + "---|---|---|---|"]
+    dense_ms = speed.get("dense")
+    cells = " | ".join("%.4f ± %.4f" % mean_std([r["test"][m] for r in dense_rows])
+                       for m in METRICS)
+    lines.append(f"| dense teacher | 100% | {dense_rows[0]['parameters']:,} | {cells} | 100.0 | "
+                 f"{dense_ms:.1f} | 1.00x | - |" if dense_ms else "")
+    for ratio in sorted({r["prune_ratio"] for r in rows}):
+        for criterion in CRITERIA:
+            sel = [r for r in rows if r["prune_ratio"] == ratio and r["criterion"] == criterion]
+            if not sel:
+                continue
+            cells = " | ".join("%.4f ± %.4f" % mean_std([r["test"][m] for r in sel])
+                               for m in METRICS)
+            share = 100 * statistics.mean(r["test"]["ndcg@20"] for r in sel) / dense_ndcg[0]
+            ms = speed.get((ratio, criterion))
+            wall = statistics.mean(r["wall_seconds"] for r in sel)
+            lines.append(f"| {criterion} | {1 - ratio:.0%} | {sel[0]['parameters']:,} | {cells} |"
+                         f" {share:.1f} | {ms:.1f} | {dense_ms / ms:.2f}x | {wall:.0f} |")
+    return "\n".join(lines) + "\n"
+
+
+def main():
+    args = parse_args()
+    command = "python " + " ".join(sys.argv)
+    sys.argv = sys.argv[:1]  # RecBole's Config reads --key=value from argv
+    seeds = [int(s) for s in args.seeds.split(",")]
+    ratios = [float(r) for r in args.prune_ratios.split(",")]
+    criteria = args.criteria.split(",")
+    rows, dense_rows, speed = [], [], {}
+    for seed in seeds:
+        seed_rows = [run_row(args, seed, ratio, c) for ratio in ratios for c in criteria]
+        rows += seed_rows
+        teacher = next(r["teacher_file"] for r in seed_rows if r["teacher_file"])
+        dense_rows.append(dense_row(args, seed, teacher))
+        if seed == seeds[0]:
+            speed = throughput(args, seed, seed_rows, teacher)
+    table = render(args, dense_rows, rows, speed, command)
+    out = args.output or f"bench/results/prune_{args.dataset}.md"
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    with open(out + ".tmp", "w") as f:
+        f.write(table)
+    os.replace(out + ".tmp", out)
+    print(table)
+
+
+if __name__ == "__main__":
+    main()
