@@ -15,7 +15,7 @@ REPO_ROOT = Path(__file__).absolute().parents[1]
 
 # RecBole's own ``Trainer._save_checkpoint``, captured before anything builds our Config (which
 # calls ``compat.apply()`` and replaces it); tests/test_compat.py uses it to show the failure.
-from recbole.trainer.trainer import Trainer as _RecBoleTrainer  # noqa: E402
+from recbole.trainer.trainer import Trainer as _RecBoleTrainer
 
 RECBOLE_SAVE_CHECKPOINT = _RecBoleTrainer._save_checkpoint
 

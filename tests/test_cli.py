@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-import recbole_gcnprune.quick_start as quick_start
+from recbole_gcnprune import quick_start
 from recbole_gcnprune.cli import build_parser, config_files, main
 from recbole_gcnprune.config import Config
 
