@@ -1,0 +1,65 @@
+"""Finished rows -> one line per model spec: mean and sample std over seeds.
+
+A column ``X`` of a row becomes ``X_mean`` and ``X_std`` (std with ``ddof=1``; NaN with one seed).
+Test metrics are those of ``METRICS``; a metric a row lacks (other ``topk``/``metrics``) is NaN.
+"""
+
+import pandas as pd
+
+from recbole_gcnprune.registry import plugin_models
+
+METRICS = (
+    "recall@10",
+    "recall@20",
+    "ndcg@10",
+    "ndcg@20",
+    "precision@20",
+    "f1@20",
+    "hit@20",
+    "mrr@20",
+)
+MEASURES = ("parameters", "checkpoint_bytes", "full_sort_ms_per_1000_users", "train_seconds")
+
+
+def pruning_criterion(row):
+    """How a row of our models was pruned (``gan``, ``magnitude``, ..., ``none`` when dense);
+    None for other models. Without a resolved ``prune_criterion`` a ``prune_ratio`` means gan."""
+    if row["model"] not in plugin_models():
+        return None
+    criterion = row.get("prune_criterion")
+    if criterion is None:
+        return "gan" if row.get("prune_ratio") is not None else "none"
+    return criterion
+
+
+def _flat(row):
+    flat = {metric: row["test_result"].get(metric) for metric in METRICS}
+    flat.update({measure: row.get(measure) for measure in MEASURES})
+    return flat
+
+
+def _stats(label, rows):
+    frame = pd.DataFrame([_flat(row) for row in rows], dtype=float)
+    first = rows[0]
+    criterion = pruning_criterion(first)
+    line = {
+        "model": label,
+        "base_model": first["model"],
+        "prune_criterion": criterion,
+        "prune_ratio": first.get("prune_ratio") if criterion not in (None, "none") else None,
+        "seeds": ",".join(str(row["seed"]) for row in rows),
+        "n_seeds": len(rows),
+    }
+    for column in frame.columns:
+        line[f"{column}_mean"] = frame[column].mean()
+        line[f"{column}_std"] = frame[column].std(ddof=1) if len(rows) > 1 else float("nan")
+    return line
+
+
+def summarize(rows, labels):
+    """One line per label in ``labels`` (order kept) that has finished rows."""
+    by_label = {}
+    for row in rows:
+        by_label.setdefault(row["label"], []).append(row)
+    lines = [_stats(label, by_label[label]) for label in labels if label in by_label]
+    return pd.DataFrame(lines)
