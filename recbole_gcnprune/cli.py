@@ -1,6 +1,7 @@
 """Command line: ``python run_recbole_prune.py --model=GCNPruneGAN --dataset=ml-100k [--key=value ...]``.
 
 Any other ``--key=value`` is a RecBole/plugin config override (RecBole reads them itself).
+``--leaderboard`` runs many models instead (``run_recbole_prune.py --leaderboard --help``).
 """
 
 import argparse
@@ -20,6 +21,11 @@ def build_parser():
     parser.add_argument(
         "--config_files", nargs="+", default=None, help="yaml config files (space separated)"
     )
+    parser.add_argument(
+        "--leaderboard",
+        action="store_true",
+        help="train and compare many models instead (see --leaderboard --help)",
+    )
     return parser
 
 
@@ -31,6 +37,12 @@ def config_files(values):
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args, _ = build_parser().parse_known_args([a for a in argv if a not in ("-h", "--help")])
+    if args.leaderboard:
+        from recbole_gcnprune.leaderboard.command import run_command
+
+        return run_command(argv)
     args, _ = build_parser().parse_known_args(argv)
     try:
         from recbole_gcnprune.quick_start import run_recbole_prune
