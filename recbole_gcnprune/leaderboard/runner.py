@@ -74,8 +74,10 @@ class _Run:
             self.store.save(row)
             self.finished[self._key(task)] = row
         else:
+            log_path = self.store.log_path(task)
             self.failures.append({"label": task["label"], "seed": task["seed"],
-                                  "error": row["error"], "log": self.store.log_path(task)})
+                                  "error": row["error"],
+                                  "log": log_path if os.path.exists(log_path) else "none"})
         self.done += 1
         self.progress(_progress_line(self.done, len(self.todo), task, row))
         self.render()
