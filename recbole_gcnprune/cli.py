@@ -37,13 +37,24 @@ def config_files(values):
 
 
 def main(argv=None):
+    """Run the CLI on ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
     argv = sys.argv[1:] if argv is None else list(argv)
     args, _ = build_parser().parse_known_args([a for a in argv if a not in ("-h", "--help")])
-    if args.leaderboard:
-        from recbole_gcnprune.leaderboard.command import run_command
+    saved_argv = sys.argv
+    sys.argv = [saved_argv[0], *argv]  # RecBole's Config reads --key=value from sys.argv
+    try:
+        if args.leaderboard:
+            from recbole_gcnprune.leaderboard.command import run_command
 
-        return run_command(argv)
-    args, _ = build_parser().parse_known_args(argv)
+            return run_command(argv)
+        build_parser().parse_known_args(argv)  # --help prints and exits here
+        return run_single(args)
+    finally:
+        sys.argv = saved_argv
+
+
+def run_single(args):
+    """Train and test one model; one-line error and status 2 on bad input."""
     try:
         from recbole_gcnprune.quick_start import run_recbole_prune
 

@@ -8,7 +8,10 @@ Pinned in pyproject.toml (a working release exists), each guarded by a test in t
 * ``scipy<1.13``: RecBole's LightGCN/NGCF/NCL/GCMC build adjacency with ``dok_matrix._update``.
 * ``pandas<3``: copy-on-write turns RecBole's ``feat[field].fillna(..., inplace=True)`` into a no-op.
 
-Shimmed here (no working release to pin, we need torch>=2.6):
+Shimmed here (no working release to pin):
+
+* RecBole's ``TraditionalTrainer`` (Pop, ItemKNN, ...) sets ``epochs=1`` after ``eval_step`` was
+  clamped to ``epochs``: with ``eval_step > 1`` it never validates nor saves; we clamp again.
 
 * torch>=2.6 loads with ``weights_only=True``; RecBole pickles its ``Config`` object into every
   checkpoint, so its own best-model reload fails. :func:`apply` makes RecBole's trainer write
@@ -19,7 +22,7 @@ import os
 import tempfile
 
 import torch
-from recbole.trainer.trainer import Trainer
+from recbole.trainer.trainer import TraditionalTrainer, Trainer
 from recbole.utils import set_color
 
 _APPLIED = False
@@ -76,10 +79,23 @@ def _save_weights_only_checkpoint(self, epoch, verbose=True, **kwargs):
         self.logger.info(set_color("Saving current", "blue") + f": {saved_model_file}")
 
 
+def _traditional_trainer_init(init):
+    """RecBole's ``TraditionalTrainer`` forces ``epochs=1`` after ``Trainer`` has set
+    ``eval_step = min(eval_step, epochs)``; with ``eval_step > 1`` (ours is 5) Pop & co. never
+    validate, never save a checkpoint, and the test reload fails. Clamp it again."""
+
+    def __init__(self, config, model):
+        init(self, config, model)
+        self.eval_step = min(self.eval_step, self.epochs)
+
+    return __init__
+
+
 def apply():
     """Install the shims (idempotent)."""
     global _APPLIED
     if _APPLIED:
         return
     Trainer._save_checkpoint = _save_weights_only_checkpoint
+    TraditionalTrainer.__init__ = _traditional_trainer_init(TraditionalTrainer.__init__)
     _APPLIED = True

@@ -2,7 +2,9 @@
 
 import os
 
+import yaml
 from recbole.config import Config as RecBoleConfig
+from recbole.utils import ModelType
 
 from recbole_gcnprune import compat
 from recbole_gcnprune.errors import ConfigError
@@ -79,6 +81,10 @@ class Config(RecBoleConfig):
         super().__init__(model, dataset, config_file_list, config_dict)
         validate(self.final_config_dict)
 
+    def _read_yaml(self, path):
+        with open(path, encoding="utf-8") as f:
+            return yaml.load(f.read(), Loader=self.yaml_loader) or {}
+
     def _get_model_and_dataset(self, model, dataset):
         if model is None:
             model = self.external_config_dict.get("model")
@@ -91,7 +97,11 @@ class Config(RecBoleConfig):
     def _load_internal_config_dict(self, model, model_class, dataset):
         super()._load_internal_config_dict(model, model_class, dataset)
         props = properties_dir()
-        self._update_internal_config_dict(os.path.join(props, "overall.yaml"))
+        overall = self._read_yaml(os.path.join(props, "overall.yaml"))
+        if model_class.type != ModelType.GENERAL:
+            # sequential/context/knowledge models keep RecBole's own split and ordering
+            overall.pop("eval_args", None)
+        self.internal_config_dict.update(overall)
         model_file = os.path.join(props, "model", f"{model}.yaml")
         if os.path.isfile(model_file):
             self._update_internal_config_dict(model_file)

@@ -44,6 +44,7 @@ def run_recbole_prune(
         saved (bool): keep the best checkpoint and reload it for the test.
     """
     config = Config(model, dataset, config_file_list, config_dict)
+    ensure_dataset_files(config)
     init_seed(config["seed"], config["reproducibility"])
     init_logger(config)
     logger = getLogger()

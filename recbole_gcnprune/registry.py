@@ -55,8 +55,11 @@ def get_model(model_name):
     known = sorted(set(plugins) | recbole_model_names())
     if model_name in known:
         return recbole_get_model(model_name)
-    close = difflib.get_close_matches(model_name, known, n=3, cutoff=0.5)
-    hint = f"did you mean {', '.join(close)}?" if close else "see `--model=` choices in README"
+    by_lower = {name.lower(): name for name in known}
+    close = [by_lower[m] for m in difflib.get_close_matches(model_name.lower(), by_lower, n=3,
+                                                             cutoff=0.5)]
+    hint = (f"did you mean {', '.join(close)}?" if close
+            else "known models include GCNPruneGAN, LightGCN, NGCF, BPR, SGL, SimpleX, Pop")
     raise UserInputError(f"unknown model '{model_name}': {hint}")
 
 

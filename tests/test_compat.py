@@ -194,3 +194,18 @@ def test_pandas_pin_recbole_fills_missing_floats(tmp_path, in_tmp, make_config, 
     filled, total = rating_of_row_1()
     assert filled == pytest.approx(4.0)
     assert total == pytest.approx(16.0)
+
+
+def test_traditional_trainer_validates_with_eval_step_above_one(tiny_config_dict, make_config,
+                                                                make_data):
+    """Without compat's clamp, Pop (epochs forced to 1, eval_step 5) never saves a checkpoint
+    and RecBole's test reload raises FileNotFoundError."""
+    from recbole_gcnprune.registry import get_model, get_trainer
+
+    config = make_config("Pop", {**tiny_config_dict, "eval_step": 5})
+    _, (train, valid, test) = make_data(config)
+    model = get_model("Pop")(config, train._dataset)
+    trainer = get_trainer(config["MODEL_TYPE"], "Pop")(config, model)
+    assert trainer.eval_step == 1
+    trainer.fit(train, valid, saved=True)
+    assert "ndcg@20" in trainer.evaluate(test, load_best_model=True)

@@ -10,7 +10,8 @@ The dense backbone is LightGCN: embeddings propagated over the symmetric-normali
 graph, layer outputs averaged, dot-product scores, BPR loss. With ``layer_transform: linear`` each
 layer adds a residual bottleneck ``x + up(act(down(x)))`` whose hidden width is a channel group of
 its own. Soft or hard channel masks (set by the pruning trainer) scale every channel of a group
-where it is produced, so a hard-masked model computes exactly what the physically pruned one does.
+once where it is produced (the embedding output, each ``up`` output, each hidden activation), so
+a hard-masked model computes exactly what the physically pruned one does.
 """
 
 import copy
@@ -135,9 +136,8 @@ class GCNPruneGAN(GeneralRecommender):
         for layer in range(self.n_layers):
             x = propagate(self.adjacency, x)
             if self.transforms:
-                x = self.transforms[layer](x, self.channel_masks.get(hidden_group(layer)))
-                if embedding_mask is not None:
-                    x = x * embedding_mask
+                hidden_mask = self.channel_masks.get(hidden_group(layer))
+                x = self.transforms[layer](x, hidden_mask, embedding_mask)
             total = total + x
         final = total / (self.n_layers + 1)
         return torch.split(final, [self.n_users, self.n_items])

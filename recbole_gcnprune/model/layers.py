@@ -39,11 +39,15 @@ class BottleneckTransform(nn.Module):
         nn.init.zeros_(self.up.weight)
         nn.init.zeros_(self.up.bias)
 
-    def forward(self, x, hidden_mask=None):
+    def forward(self, x, hidden_mask=None, out_mask=None):
+        """``x + up(act(down(x)) * hidden_mask) * out_mask`` (masks optional)."""
         hidden = self.act(self.down(x))
         if hidden_mask is not None:
             hidden = hidden * hidden_mask
-        return x + self.up(hidden)
+        update = self.up(hidden)
+        if out_mask is not None:
+            update = update * out_mask
+        return x + update
 
 
 @dataclass(frozen=True)

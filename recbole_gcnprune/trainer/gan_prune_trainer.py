@@ -177,7 +177,7 @@ class GANPruneTrainer(Trainer):
         if os.path.isfile(source):
             checkpoint = read_checkpoint(source, self.device)
             load_into(self.model, checkpoint)
-            self.report["teacher"] = checkpoint.get("meta", {"source": source})
+            self.report["teacher"] = {**checkpoint.get("meta", {}), "cached": True}
             self.logger.info(set_color("teacher loaded", "green") + f": {source}")
             return
         if self.teacher_checkpoint:
@@ -189,7 +189,7 @@ class GANPruneTrainer(Trainer):
         meta = {"best_valid_score": float(score), "best_valid_result": plain_metrics(result),
                 "train_seconds": time() - start}
         atomic_torch_save({"state_dict": self.model.state_dict(), "meta": meta}, self.teacher_file)
-        self.report["teacher"] = meta
+        self.report["teacher"] = {**meta, "cached": False}
 
     # ------------------------------------------------------------------------------- resume
     def _resume_selection(self):
