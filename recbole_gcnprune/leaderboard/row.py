@@ -122,19 +122,10 @@ def _jsonable(value):
     return str(value)
 
 
-def _teacher_is_cached(trainer):
-    """Whether the pruning trainer will load its dense teacher rather than train it."""
-    if getattr(trainer, "criterion", "none") in ("none", "train_small"):
-        return False
-    path = getattr(trainer, "teacher_checkpoint", None) or getattr(trainer, "teacher_file", None)
-    return bool(path) and os.path.isfile(path)
-
-
-def _teacher_seconds(trainer, teacher_was_cached):
-    if not teacher_was_cached:
-        return 0.0
+def _teacher_seconds(trainer):
+    """Training time of a dense teacher the pruning trainer loaded from its cache (else 0)."""
     teacher = (getattr(trainer, "report", None) or {}).get("teacher") or {}
-    return float(teacher.get("train_seconds", 0.0))
+    return float(teacher.get("train_seconds", 0.0)) if teacher.get("cached") else 0.0
 
 
 def _measurements(model, test_data, device):
@@ -176,12 +167,11 @@ def _train_and_measure(task):
 
 
 def _fit_test_measure(trainer, config, train_data, valid_data, test_data):
-    teacher_was_cached = _teacher_is_cached(trainer)
     best_valid_score, best_valid_result, fit_seconds = _fit(trainer, train_data, valid_data, config)
     test_result = trainer.evaluate(
         test_data, load_best_model=True, show_progress=config["show_progress"]
     )
-    teacher_seconds = _teacher_seconds(trainer, teacher_was_cached)
+    teacher_seconds = _teacher_seconds(trainer)
     result = {
         "test_result": _jsonable(dict(test_result)),
         "best_valid_score": float(best_valid_score),
