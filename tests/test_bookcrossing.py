@@ -112,6 +112,13 @@ def test_quirks_normalised_and_deduplicated(tmp_path):
         6, 4, 4, 2)
 
 
+def test_rows_split_on_quote_semicolon_quote_like_str_split(tmp_path):
+    # '"9";";";"8"' splits into 9 | ; | 8 (matches do not overlap); ';' has no letter or digit
+    src = write(tmp_path / "x.csv", dump_bytes([HEADER, ROWS[0], '"9";";";"8"']))
+    report = convert(src, str(tmp_path / "out"))
+    assert (report.rows, report.empty_isbn_rows, report.interactions) == (2, 1, 1)
+
+
 def test_lf_line_ends_and_gzip_read_the_same(tmp_path):
     plain = convert(write(tmp_path / "a.csv", dump_bytes([HEADER] + ROWS)), str(tmp_path / "a"))
     gz = tmp_path / "BX-Book-Ratings.csv.gz"
@@ -151,6 +158,8 @@ CORRUPT = {
     "rating_11": ("BX-Book-Ratings.csv", dump_bytes([HEADER, '"7";"0345";"11"']), "0-10", 2),
     "user_text": ("BX-Book-Ratings.csv", dump_bytes([HEADER, ROWS[0], '"u7";"0345";"1"']),
                   "User-ID", 3),
+    "first_bad_line": ("BX-Book-Ratings.csv",
+                       dump_bytes([HEADER, ROWS[0], '"u7";"0345";"1"', '"1";"2"']), "User-ID", 3),
     "cut_row": ("BX-Book-Ratings.csv", dump_bytes([HEADER] + ROWS)[:-8], "3 quoted fields", 7),
 }
 

@@ -11,9 +11,10 @@ Output: ``user_id:token  item_id:token  rating:float`` (tab-separated, ASCII), o
 
 Rules (measured on the complete dump, 1,149,780 rows, 105,283 users, 340,556 raw ISBNs):
 
-* User-ID must be decimal digits, Book-Rating an integer 0-10 (0 = implicit interaction);
-  anything else, a wrong field count or header, or a truncated/corrupt archive raises
-  :class:`DataFormatError` naming the file and line, before anything is written.
+* User-ID must be decimal digits (written back as the integer), Book-Rating an integer 0-10
+  (0 = implicit interaction); anything else, a wrong field count or header, or a truncated or
+  corrupt archive raises :class:`DataFormatError` naming the file and the first bad line, before
+  anything is written.
 * ISBN normalisation: keep only the ASCII letters and digits of the field, then uppercase
   (quotes, backslashes, spaces, hyphens, dots, ``=``, ``/``, stray latin-1 bytes... are dropped;
   a lowercase check digit ``x`` becomes ``X``). It changes 1,778 rows (1,424 distinct raw ISBNs)
@@ -30,7 +31,6 @@ SRC_FILE OUT_DIR`` writes ``OUT_DIR/book-crossing.inter``; errors are one line, 
 
 import argparse
 import io
-import logging
 import lzma
 import os
 import sys
@@ -54,8 +54,6 @@ DUMP_NAMES = (RATINGS_MEMBER, RATINGS_MEMBER + ".xz", RATINGS_MEMBER + ".gz", "B
 MAX_USER_DIGITS = 18  # fits int64
 MAX_ISBN_BYTES = 32  # longer means a broken row (the dump's longest is 14)
 QUOTE, SEMICOLON, NEWLINE, CR = 34, 59, 10, 13
-
-logger = logging.getLogger(__name__)
 
 
 # ----------------------------------------------------------------------------------- reading
@@ -114,15 +112,6 @@ def _read_zip(path, data):
 
 
 # ----------------------------------------------------------------------------------- parsing
-@dataclass
-class Ratings:
-    """Parsed rows: ``isbn`` holds the raw ISBN bytes, NUL-padded (``n x width`` uint8)."""
-
-    user: np.ndarray
-    isbn: np.ndarray
-    rating: np.ndarray
-
-
 def _line_bounds(buf):
     """Start and end (exclusive, without ``\\r``) of every line; a final newline adds none."""
     breaks = np.flatnonzero(buf == NEWLINE)
@@ -139,10 +128,10 @@ def _line_text(buf, starts, ends, i, limit=80):
     return repr(text if len(text) <= limit else text[:limit] + "...")
 
 
-def _fail(path, buf, starts, ends, bad, what):
-    """Raise for the first body line flagged in ``bad`` (``starts``/``ends`` include the header)."""
-    i = int(np.flatnonzero(bad)[0]) + 1
-    raise DataFormatError(f"{path}, line {i + 1}: {what}, found {_line_text(buf, starts, ends, i)}")
+def _fail(path, buf, starts, ends, row, what):
+    """Raise for body row ``row`` (``starts``/``ends`` include the header line)."""
+    text = _line_text(buf, starts, ends, row + 1)
+    raise DataFormatError(f"{path}, line {row + 2}: {what}, found {text}")
 
 
 def _check_header(path, buf, starts, ends):
@@ -175,35 +164,53 @@ def _integers(buf, first, length, max_digits):
     return value, bad
 
 
+def _separators(buf):
+    """Start of every ``";"``, matched left to right without overlap, as ``str.split`` does."""
+    seps = np.flatnonzero((buf[:-2] == QUOTE) & (buf[1:-1] == SEMICOLON) & (buf[2:] == QUOTE))
+    run_start = np.ones(len(seps), dtype=bool)
+    run_start[1:] = np.diff(seps) != 2  # in a chain like ";";" only every other match counts
+    in_run = np.arange(len(seps)) - np.flatnonzero(run_start)[np.cumsum(run_start) - 1]
+    return seps[in_run % 2 == 0]
+
+
+def _first_error(checks):
+    """``(row, what)`` of the earliest row flagged by ``checks`` (``[(mask, what)]``), or None."""
+    found = [(int(np.argmax(mask)), what) for mask, what in checks if mask.any()]
+    return min(found, key=lambda hit: hit[0]) if found else None
+
+
 def parse(data, path="<bytes>"):
-    """Validate the dump's bytes and split them into :class:`Ratings` (raw ISBNs)."""
+    """Validate the dump's bytes; returns User-IDs, raw ISBNs (``n x width`` NUL-padded bytes) and
+    ratings. An error names the first bad line."""
     buf = np.frombuffer(data, dtype=np.uint8)
     all_starts, all_ends = _line_bounds(buf)
     _check_header(path, buf, all_starts, all_ends)
-
-    def check(bad, what):
-        if bad.any():
-            _fail(path, buf, all_starts, all_ends, bad, what)
-
-    seps = np.flatnonzero((buf[:-2] == QUOTE) & (buf[1:-1] == SEMICOLON) & (buf[2:] == QUOTE))
+    seps = _separators(buf)
     per_line = np.bincount(np.searchsorted(all_starts, seps, side="right") - 1,
-                           minlength=len(all_starts))
-    if len(all_starts) == 1:
+                           minlength=len(all_starts))[1:]
+    if len(per_line) == 0:
         raise DataFormatError(f"{path}, line 2: no ratings after the header")
-    check(per_line[1:] != 2, 'expected 3 quoted fields separated by ";"')
-    starts, ends = all_starts[1:], all_ends[1:]
-    sep1, sep2 = seps[2:].reshape(-1, 2).T
+    miscounted = per_line != 2
+    n = int(np.argmax(miscounted)) if miscounted.any() else len(per_line)  # rows before it
+    starts, ends = all_starts[1:n + 1], all_ends[1:n + 1]
+    sep1, sep2 = seps[2:2 + 2 * n].reshape(-1, 2).T
     user_len, isbn_len, rating_len = sep1 - starts - 1, sep2 - sep1 - 3, ends - sep2 - 4
     quoted = (buf[starts] == QUOTE) & (buf[np.maximum(ends - 1, 0)] == QUOTE)
-    check(~quoted | (user_len < 0) | (isbn_len < 0) | (rating_len < 0),
-          'expected 3 quoted fields "User-ID";"ISBN";"Book-Rating"')
     user, bad_user = _integers(buf, starts + 1, user_len, MAX_USER_DIGITS)
-    check(bad_user, "User-ID must be decimal digits")
     rating, bad_rating = _integers(buf, sep2 + 3, rating_len, 2)
-    check(bad_rating | (rating > 10), "Book-Rating must be an integer 0-10")
-    check(isbn_len > MAX_ISBN_BYTES, f"ISBN longer than {MAX_ISBN_BYTES} bytes")
+    error = _first_error([
+        (~quoted | (user_len < 0) | (isbn_len < 0) | (rating_len < 0),
+         'expected 3 quoted fields "User-ID";"ISBN";"Book-Rating"'),
+        (bad_user, "User-ID must be decimal digits"),
+        (bad_rating | (rating > 10), "Book-Rating must be an integer 0-10"),
+        (isbn_len > MAX_ISBN_BYTES, f"ISBN longer than {MAX_ISBN_BYTES} bytes"),
+    ])
+    if error is None and n < len(per_line):
+        error = (n, 'expected 3 quoted fields separated by ";"')
+    if error is not None:
+        _fail(path, buf, all_starts, all_ends, *error)
     isbn, _ = _gather(buf, sep1 + 3, isbn_len, max(int(isbn_len.max(initial=0)), 1))
-    return Ratings(user, isbn, rating.astype(np.int8))
+    return user, isbn, rating.astype(np.int8)
 
 
 # ----------------------------------------------------------------- normalising, de-duplicating
@@ -322,27 +329,25 @@ class Report:
 def convert(src, out_dir):
     """Convert the dump ``src`` into ``out_dir/book-crossing.inter``; returns a :class:`Report`."""
     began = time.perf_counter()
-    ratings = parse(read_dump(src), src)
-    raw_code, raw_first = factorize_rows(ratings.isbn)  # normalise each distinct ISBN once
-    norm_rows, changed = normalise_isbns(ratings.isbn[raw_first])
+    user, isbn, rating = parse(read_dump(src), src)
+    raw_code, raw_first = factorize_rows(isbn)  # normalise each distinct ISBN once
+    norm_rows, changed = normalise_isbns(isbn[raw_first])
     norm_code, norm_first = factorize_rows(norm_rows)
     spellings = np.bincount(norm_code)[norm_rows[norm_first].any(axis=1)]
     item_code = norm_code[raw_code]
     rows = np.flatnonzero(norm_rows[raw_code].any(axis=1))
-    user_code, users = pd.factorize(ratings.user)
-    keep = rows[best_per_pair(user_code[rows], item_code[rows], ratings.rating[rows])]
+    user_code, users = pd.factorize(user)
+    keep = rows[best_per_pair(user_code[rows], item_code[rows], rating[rows])]
     output = os.path.join(out_dir, f"{DATASET}.inter")
-    rating = ratings.rating[keep]
-    write_atomic(output, format_inter(ratings.user[keep], norm_rows[raw_code[keep]], rating))
+    write_atomic(output, format_inter(user[keep], norm_rows[raw_code[keep]], rating[keep]))
     return Report(
         source=src, output=output, rows=len(raw_code), users=len(users),
         raw_isbns=len(raw_first), isbn_changed_rows=int(changed[raw_code].sum()),
         isbn_changed_raw=int(changed.sum()), merged_spellings=int(spellings[spellings > 1].sum()),
         merged_into=int((spellings > 1).sum()), empty_isbn_rows=len(raw_code) - len(rows),
         duplicate_rows=len(rows) - len(keep), interactions=len(keep),
-        explicit=int((rating > 0).sum()), kept_users=len(np.unique(user_code[keep])),
-        items=len(np.unique(item_code[keep])),
-        seconds=time.perf_counter() - began,
+        explicit=int((rating[keep] > 0).sum()), kept_users=len(np.unique(user_code[keep])),
+        items=len(np.unique(item_code[keep])), seconds=time.perf_counter() - began,
     )
 
 
@@ -356,17 +361,6 @@ def find_dump(folder):
     return None
 
 
-def missing_message(dataset_dir):
-    """The one-line error for a dataset folder with neither atomic files nor a dump."""
-    return (
-        f"dataset '{DATASET}' not found: {os.path.join(dataset_dir, DATASET + '.inter')} is "
-        f"absent and RecBole's copy cannot be downloaded (offline); put BX-Book-Ratings.csv "
-        f"(or .csv.xz/.csv.gz) or BX-CSV-Dump.zip in {dataset_dir} (converted on first use), "
-        f"or convert a dump kept elsewhere: python -m recbole_gcnprune.data.bookcrossing "
-        f"SRC_FILE {dataset_dir}"
-    )
-
-
 def convert_folder(dataset_dir):
     """The ``CONVERTERS`` hook: convert a dump found in ``dataset_dir``; ``False`` when there is
     none and RecBole can download its copy; :class:`DatasetNotFoundError` when offline."""
@@ -377,8 +371,14 @@ def convert_folder(dataset_dir):
         url = resolve._recbole_url(DATASET)
         if url and resolve._online(url):
             return False
-        raise DatasetNotFoundError(missing_message(dataset_dir))
-    logger.info(convert(dump, dataset_dir).summary())
+        raise DatasetNotFoundError(
+            f"dataset '{DATASET}' not found: {os.path.join(dataset_dir, DATASET + '.inter')} is "
+            f"absent and RecBole's copy cannot be downloaded (offline); put BX-Book-Ratings.csv "
+            f"(or .csv.xz/.csv.gz) or BX-CSV-Dump.zip in {dataset_dir} (converted on first use), "
+            f"or convert a dump kept elsewhere: python -m recbole_gcnprune.data.bookcrossing "
+            f"SRC_FILE {dataset_dir}")
+    # Runs before RecBole's logger is set up: one line on stderr says what was written.
+    print(f"converted {convert(dump, dataset_dir).summary()}", file=sys.stderr, flush=True)
     return True
 
 
