@@ -21,6 +21,25 @@ def properties_dir():
     raise FileNotFoundError(f"recbole_gcnprune properties/ not found beside {here}")
 
 
+def resolve_config_files(paths):
+    """Paths as given, except that a name missing from the working directory is looked up in
+    ``properties/variants/`` (e.g. ``book-crossing-bench5.yaml``), which also works from a wheel;
+    a file found nowhere is a one-line error."""
+    if not paths:
+        return paths
+    resolved = []
+    for path in paths:
+        variant = os.path.join(properties_dir(), "variants", os.path.basename(path))
+        if os.path.isfile(path):
+            resolved.append(path)
+        elif os.path.isfile(variant):
+            resolved.append(variant)
+        else:
+            raise ConfigError(f"config file {path} not found (variants shipped: "
+                              f"{', '.join(sorted(os.listdir(os.path.dirname(variant))))})")
+    return resolved
+
+
 def _positive_int(v):
     return isinstance(v, int) and not isinstance(v, bool) and v > 0
 
@@ -78,7 +97,7 @@ class Config(RecBoleConfig):
     def __init__(self, model=None, dataset=None, config_file_list=None, config_dict=None):
         compat.apply()
         register_metrics()
-        super().__init__(model, dataset, config_file_list, config_dict)
+        super().__init__(model, dataset, resolve_config_files(config_file_list), config_dict)
         validate(self.final_config_dict)
 
     def _read_yaml(self, path):

@@ -134,3 +134,13 @@ def test_invalid_value_rejected_for_recbole_models(tiny_config_dict, make_config
 def test_valid_prune_ratio_accepted(ratio, tiny_config_dict, make_config):
     config = make_config("GCNPruneGAN", {**tiny_config_dict, "prune_ratio": ratio})
     assert config["prune_ratio"] == ratio
+
+
+def test_variant_config_files_resolve_by_name_and_missing_ones_fail(tiny_config_dict, make_config):
+    from recbole_gcnprune.config import resolve_config_files
+    from recbole_gcnprune.errors import ConfigError
+
+    (resolved,) = resolve_config_files(["book-crossing-bench5.yaml"])
+    assert resolved.endswith("variants/book-crossing-bench5.yaml")
+    with pytest.raises(ConfigError, match="not found.*book-crossing-bench5.yaml"):
+        make_config("GCNPruneGAN", tiny_config_dict, config_file_list=["nope.yaml"])
