@@ -48,6 +48,8 @@ def test_each_criterion_prunes_to_budget(make_config, make_data, prune_dict, cri
     if criterion == "gan":
         assert len(report["search_history"]) == 1
         assert set(report["search_history"][0]["kept_fraction"]) == set(widths)
+        assert "pruned_valid_score" in report["search_history"][0]
+        assert report["search_best_epoch"] == 0
 
 
 def test_optimizer_holds_only_live_parameters(make_config, make_data, prune_dict):

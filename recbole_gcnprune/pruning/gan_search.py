@@ -78,7 +78,9 @@ class AdversarialMaskSearch:
             logits = self.generator(self._descriptors())
         return {name: torch.sigmoid(v).cpu() for name, v in logits.items()}
 
-    def run(self, train_data):
+    def run(self, train_data, end_of_epoch=None):
+        """Search for ``settings.epochs`` epochs; ``end_of_epoch(epoch, keep_probabilities)``
+        (optional) is called after each epoch and stops the search by returning True."""
         steps = max(1, self.settings.epochs * len(train_data))
         step = 0
         for epoch in range(self.settings.epochs):
@@ -89,8 +91,10 @@ class AdversarialMaskSearch:
                 for key, value in self._step(interaction.to(self.teacher_user.device), tau).items():
                     sums[key] = sums.get(key, 0.0) + value
                 step += 1
-            self._log_epoch(epoch, {k: v / max(1, len(train_data)) for k, v in sums.items()})
-        self.student.set_channel_masks({})
+            keep = self._log_epoch(epoch, {k: v / max(1, len(train_data)) for k, v in sums.items()})
+            self.student.set_channel_masks({})
+            if end_of_epoch is not None and end_of_epoch(epoch, keep):
+                break
         return self.keep_probabilities()
 
     def _descriptors(self):
@@ -156,3 +160,4 @@ class AdversarialMaskSearch:
                   "kept_fraction": {n: round(v, 4) for n, v in kept.items()}}
         self.history.append(record)
         getLogger().info(f"mask search epoch {epoch}: {record}")
+        return probs

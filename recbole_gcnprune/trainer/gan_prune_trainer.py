@@ -117,12 +117,12 @@ class GANPruneTrainer(Trainer):
             return {name: list(range(width)) for name, width in widths.items()}
         self._teacher(train_data, valid_data, verbose, show_progress)
         start = time()
-        scores = self._importance(train_data)(self.model, self.model.channel_groups())
+        scores = self._importance(train_data, valid_data)(self.model, self.model.channel_groups())
         kept = select_channels(self.model.channel_groups(), scores, self.prune_ratio)
         self.report["selection_seconds"] = time() - start
         return kept
 
-    def _importance(self, train_data):
+    def _importance(self, train_data, valid_data):
         if self.criterion == "magnitude":
             return MagnitudeImportance()
         if self.criterion == "random":
@@ -130,17 +130,50 @@ class GANPruneTrainer(Trainer):
         if self.criterion == "taylor":
             self.model.train()
             return TaylorImportance(train_data, self.model.calculate_loss, self.taylor_batches)
-        return KeepProbabilityImportance(self._gan_search(train_data))
+        return KeepProbabilityImportance(self._gan_search(train_data, valid_data))
 
-    def _gan_search(self, train_data):
+    def _gan_search(self, train_data, valid_data):
+        """Adversarial search; every ``eval_step`` epochs the student, hard-pruned to the current
+        top-k, is validated, and the best (student weights, keep-probabilities) is kept: the
+        search continues training the student, which must not run past the point where the
+        pruned model stops improving on validation (it overfits on sparse data)."""
         self.model.eval()
         with torch.no_grad():
             teacher_embeddings = self.model.forward()
         search = AdversarialMaskSearch(self.model, teacher_embeddings, self.search_settings)
         self.logger.info(set_color("GAN mask search", "green") + f": {self.search_settings}")
-        keep_probabilities = search.run(train_data)
+        best = {"score": None}
+
+        def validate(epoch, keep_probabilities):
+            last = epoch + 1 == self.search_settings.epochs
+            if valid_data is None or ((epoch + 1) % self.eval_step and not last):
+                return False
+            score = self._pruned_valid_score(valid_data, keep_probabilities)
+            self.logger.info(f"mask search epoch {epoch}: pruned student valid score {score:.4f}")
+            search.history[-1]["pruned_valid_score"] = score
+            if best["score"] is None or (score > best["score"]) == self.valid_metric_bigger:
+                best.update(score=score, probs=keep_probabilities, epoch=epoch,
+                            state={k: v.clone() for k, v in self.model.state_dict().items()})
+            return False
+
+        keep_probabilities = search.run(train_data, validate)
+        if best["score"] is not None:
+            self.model.load_state_dict(best["state"])
+            keep_probabilities = best["probs"]
+            self.report["search_best_epoch"] = best["epoch"]
         self.report["search_history"] = search.history
         return keep_probabilities
+
+    def _pruned_valid_score(self, valid_data, keep_probabilities):
+        """Validation score of the student under hard top-k masks (= the pruned model)."""
+        groups = self.model.channel_groups()
+        kept = select_channels(groups, keep_probabilities, self.prune_ratio)
+        masks = {g.name: torch.zeros(g.width, device=self.device).index_fill_(
+            0, torch.tensor(kept[g.name], device=self.device), 1.0) for g in groups}
+        self.model.set_channel_masks(masks)
+        score, _ = self._valid_epoch(valid_data)
+        self.model.set_channel_masks({})
+        return score
 
     def _prune(self, kept):
         """Phase 3: physical removal; train_small re-initialises the small model instead."""
