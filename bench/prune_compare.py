@@ -45,6 +45,8 @@ def parse_args():
     p.add_argument("--set", nargs="*", default=[], help="extra config overrides key=value")
     p.add_argument("--work-dir", default="bench/.work")
     p.add_argument("--output", default=None, help="markdown table (default bench/results/...)")
+    p.add_argument("--render-only", action="store_true",
+                   help="tabulate the rows already finished; train nothing new")
     return p.parse_args()
 
 
@@ -63,7 +65,10 @@ def run_row(args, seed, ratio, criterion):
     """Prune + fine-tune + test one (seed, ratio, criterion); cached as JSON."""
     path = os.path.join(args.work_dir, args.dataset, f"row-{seed}-{ratio}-{criterion}.json")
     if os.path.isfile(path):
-        return json.load(open(path))
+        with open(path) as f:
+            return json.load(f)
+    if args.render_only:
+        return None
     start = time.time()
     config_dict = {"seed": seed, "prune_ratio": ratio, "prune_criterion": criterion,
                    "checkpoint_dir": os.path.join(args.work_dir, "saved"), **overrides(args)}
@@ -176,6 +181,9 @@ def main():
     rows, dense_rows, speed = [], [], {}
     for seed in seeds:
         seed_rows = [run_row(args, seed, ratio, c) for ratio in ratios for c in criteria]
+        seed_rows = [row for row in seed_rows if row is not None]
+        if not seed_rows:
+            continue
         rows += seed_rows
         teacher = next(r["teacher_file"] for r in seed_rows if r["teacher_file"])
         dense_rows.append(dense_row(args, seed, teacher))
