@@ -22,20 +22,16 @@ About 6 min on a shared 2-core box: each training step propagates the whole 445k
 """
 
 import argparse
-import datetime
 import os
-import platform
 import resource
-import shlex
 import sys
 import tempfile
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
-SHARED_DUMP = os.path.join(os.path.dirname(ROOT), "shared", "data", "book-crossing",
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from bench import common
+
+SHARED_DUMP = os.path.join(os.path.dirname(common.ROOT), "shared", "data", "book-crossing",
                            "BX-Book-Ratings.csv.xz")
 GIB = 1024**3
 
@@ -50,29 +46,11 @@ def parse_args(argv):
     p.add_argument("--probe-batches", type=int, default=5, help="timed batches of size 2048")
     p.add_argument("--eval-users", type=int, default=5000, help="test users evaluated (0: all)")
     p.add_argument("--seed", type=int, default=2020)
-    p.add_argument("--output", default=os.path.join(HERE, "results", "bookcrossing_full.md"))
+    p.add_argument("--output", default=os.path.join(common.RESULTS, "bookcrossing_full.md"))
     return p.parse_args(argv)
 
 
 # ------------------------------------------------------------------------------------ memory
-def reset_peak():
-    """Reset VmHWM to the current RSS; False where the kernel does not allow it."""
-    try:
-        with open("/proc/self/clear_refs", "w", encoding="ascii") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False
-
-
-def status_gib(key):
-    with open("/proc/self/status", encoding="ascii") as f:
-        for line in f:
-            if line.startswith(key + ":"):
-                return int(line.split()[1]) * 1024 / GIB
-    return float("nan")
-
-
 def process_peak_gib():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / GIB
 
@@ -84,14 +62,15 @@ class Phase:
         self.log, self.name = log, name
 
     def __enter__(self):
-        self.peak_reset = reset_peak()
+        self.peak_reset = common.reset_peak_rss()
         self.began = time.perf_counter()
         return self
 
     def __exit__(self, *exc):
         self.seconds = time.perf_counter() - self.began
-        peak = status_gib("VmHWM") if self.peak_reset else process_peak_gib()
-        self.log.append((self.name, self.seconds, peak, status_gib("VmRSS")))
+        peak = (common.proc_status_bytes("VmHWM") / GIB if self.peak_reset
+                else process_peak_gib())
+        self.log.append((self.name, self.seconds, peak, common.proc_status_bytes("VmRSS") / GIB))
         print(f"{self.name}: {self.seconds:.1f} s, peak RSS {peak:.2f} GiB", flush=True)
 
 
@@ -173,7 +152,6 @@ def run(args):
     if not os.path.isfile(inter):
         with Phase(log, "convert dump"):
             facts["convert"] = convert(args.dump, os.path.dirname(inter)).summary()
-    sys.argv = sys.argv[:1]  # RecBole's Config would also parse our flags as config keys
     config = Config("GCNPruneGAN", "book-crossing", None, config_dict(args))
     init_seed(config["seed"], config["reproducibility"])
     with Phase(log, "RecBole load + split"):
@@ -205,21 +183,16 @@ def run(args):
 
 # ------------------------------------------------------------------------------------ report
 def markdown(args, command, log, facts, started, load_before):
-    import recbole
-    import torch
-
     f = facts
-    load_after = "/".join(f"{x:.2f}" for x in os.getloadavg())
+    load_after = common.load_avg()
     lines = [
         "# Book-Crossing, full unfiltered table: dense GCNPruneGAN on CPU",
         "",
         f"- command: `{command}`",
-        (f"- date: {started}; host: {platform.node()} ({platform.machine()}), "
-         f"os.cpu_count()={os.cpu_count()}, torch threads={torch.get_num_threads()}, "
-         f"device=cpu; load avg (1/5/15 min) before {load_before}, after {load_after} "
-         "(machine shared with other jobs)"),
-        (f"- versions: python {platform.python_version()}, torch {torch.__version__}, "
-         f"recbole {recbole.__version__}"),
+        (f"- date: {started}; host: {common.host('cpu')}; load avg (1/5/15 min) before "
+         f"{load_before}, after {load_after} (machine shared with other jobs)"),
+        "- versions: "
+        + common.versions_text(common.versions(), only=("python", "torch", "recbole")),
         (f"- data: {f['inters']:,} interactions, {f['users']:,} users, {f['items']:,} items "
          "(every rating, 0-10, no k-core); random 80/10/10 split per user: "
          f"{f['train']:,} train / {f['test']:,} test interactions"),
@@ -258,15 +231,11 @@ def markdown(args, command, log, facts, started, load_before):
 
 
 def main(argv=None):
-    argv = sys.argv[1:] if argv is None else argv
-    args = parse_args(argv)
-    command = "python bench/bookcrossing_full.py" + "".join(" " + shlex.quote(a) for a in argv)
-    started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-    load_before = "/".join(f"{x:.2f}" for x in os.getloadavg())
+    args, command = common.parse_own_args(parse_args, __file__, argv)
+    started = common.now().isoformat(timespec="seconds")
+    load_before = common.load_avg()
     log, facts = run(args)
-    os.makedirs(os.path.dirname(args.output), exist_ok=True)
-    with open(args.output, "w", encoding="utf-8") as f:
-        f.write(markdown(args, command, log, facts, started, load_before))
+    common.write_text(args.output, markdown(args, command, log, facts, started, load_before))
     print(f"wrote {args.output}")
     return 0
 

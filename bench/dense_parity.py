@@ -18,22 +18,15 @@ Usage:
 """
 
 import argparse
-import csv
-import datetime
 import hashlib
 import json
 import os
-import platform
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from bench import common
 
 OURS, BASELINE = "GCNPruneGAN", "LightGCN"
 METRICS = ("ndcg@10", "ndcg@20", "recall@20")
@@ -59,13 +52,12 @@ def parse_args(argv):
     p.add_argument("--stopping-step", type=int, default=10)
     p.add_argument("--tolerance", type=float, default=0.02,
                    help="pass if |relative test NDCG@20 gap| <= this")
-    p.add_argument("--cache-dir", default=os.path.join(HERE, "results", ".cache", "dense_parity"))
+    p.add_argument("--cache-dir", default=os.path.join(common.RESULTS, ".cache", "dense_parity"))
     p.add_argument("--fresh", action="store_true", help="rerun even if a cached result exists")
     p.add_argument("--report-only", action="store_true",
                    help="no training: build the table from cached runs only")
-    p.add_argument("--threads", type=int, default=None,
-                   help="torch.set_num_threads(N); default: leave torch's default")
-    p.add_argument("--out", default=os.path.join(HERE, "results", "dense_parity"),
+    common.add_threads_flag(p)
+    p.add_argument("--out", default=os.path.join(common.RESULTS, "dense_parity"),
                    help="output path without extension (.md and .csv are written)")
     return p.parse_args(argv)
 
@@ -92,51 +84,6 @@ def run_key(args, model, seed):
     cd = config_dict(args, model, seed)
     digest = hashlib.sha1(json.dumps([args.dataset, cd], sort_keys=True).encode()).hexdigest()
     return f"{model}-{args.dataset}-seed{seed}-{digest[:10]}"
-
-
-def atomic_write_json(path, obj):
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".json")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(obj, f, indent=1, sort_keys=True)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
-def source_info():
-    try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
-                                capture_output=True, text=True, check=False).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "recbole_gcnprune", "properties"],
-                               cwd=ROOT, capture_output=True, text=True, check=False).stdout.strip()
-        return commit + (" (model/properties dirty)" if dirty else "")
-    except OSError:
-        return "?"
-
-
-def versions():
-    import numpy
-    import recbole
-    import scipy
-    import torch
-
-    import recbole_gcnprune
-
-    return {
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "recbole": recbole.__version__,
-        "numpy": numpy.__version__,
-        "scipy": scipy.__version__,
-        "recbole_gcnprune": f"{recbole_gcnprune.__version__} @ {source_info()}",
-    }
 
 
 class EpochRecorder:
@@ -203,12 +150,12 @@ def run_one(args, model, seed, command):
         "train_epoch_median_s": statistics.median(t for _, t in rec.train) if rec.train else None,
         "valid_curve": rec.valid,
         "wall_s": wall,
-        "finished": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "finished": common.now().isoformat(timespec="seconds"),
         "host_cpus": os.cpu_count(),
         "torch_threads": __import__("torch").get_num_threads(),
         "command": command,
         "cwd": os.getcwd(),
-        "versions": versions(),
+        "versions": common.versions(),
     }
 
 
@@ -217,15 +164,10 @@ def fmt(v, spec=".4f"):
 
 
 def main(argv=None):
-    command = "python " + " ".join([os.path.relpath(sys.argv[0], ROOT)] + sys.argv[1:])
-    args = parse_args(sys.argv[1:] if argv is None else argv)
-    sys.argv = sys.argv[:1]  # RecBole's Config reads --key=value from sys.argv: keep ours out
-    if args.threads:
-        import torch
+    args, command = common.parse_own_args(parse_args, __file__, argv)
+    common.set_threads(args.threads)
 
-        torch.set_num_threads(args.threads)
-
-    started = datetime.datetime.now().astimezone()
+    started = common.now()
     baseline = args.models[0]
     runs = {}
     for seed in args.seeds:
@@ -241,10 +183,8 @@ def main(argv=None):
                 continue
             print(f"[dense_parity] running: {model} seed {seed}", flush=True)
             runs[model, seed] = run_one(args, model, seed, command)
-            atomic_write_json(path, runs[model, seed])
+            common.write_json(path, runs[model, seed])
             print(f"[dense_parity] stored {path}", flush=True)
-
-    import torch
 
     rows = []
     for seed in args.seeds:
@@ -292,7 +232,7 @@ def main(argv=None):
                "PASS" if all(abs(g) <= args.tolerance for g in gaps_for_verdict) else "FAIL")
 
     any_run = next(iter(runs.values()), None)
-    vers = any_run["versions"] if any_run else versions()
+    vers = any_run["versions"] if any_run else common.versions()
     cd = config_dict(args, "", args.seeds[0])  # the settings every model shares
     settings = ", ".join(f"{k}={v}" for k, v in cd.items() if k != "seed")
     lines = [
@@ -300,9 +240,8 @@ def main(argv=None):
         "",
         f"- command: `{command}`",
         f"- date: {started.isoformat(timespec='seconds')} (each run's finish time in the CSV)",
-        (f"- host: {platform.node()} ({platform.machine()}), os.cpu_count()={os.cpu_count()}, "
-        f"torch threads={torch.get_num_threads()} {'(set by --threads)' if args.threads else '(default, not set)'}, device=cpu"),
-        "- versions: " + ", ".join(f"{k} {v}" for k, v in vers.items()),
+        f"- host: {common.host('cpu', threads_set=bool(args.threads))}",
+        "- versions: " + common.versions_text(vers),
         (f"- settings (all models): dataset={args.dataset}, seeds={args.seeds}, {settings}; "
         "plus overall.yaml (RS 0.8/0.1/0.1 split by user, full ranking, valid_metric NDCG@20); "
         f"{OURS} adds layer_transform=none, prune_criterion=none"),
@@ -342,15 +281,9 @@ def main(argv=None):
     text = "\n".join(lines) + "\n"
     print(text)
 
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    with open(args.out + ".md", "w", encoding="utf-8") as f:
-        f.write(text)
-    with open(args.out + ".csv", "w", newline="", encoding="utf-8") as f:
-        fields = list(rows[0]) + ["command"] if rows else ["command"]
-        w = csv.DictWriter(f, fieldnames=fields)
-        w.writeheader()
-        for r in rows:
-            w.writerow({**r, "command": command})
+    common.write_text(args.out + ".md", text)
+    common.write_csv(args.out + ".csv", (list(rows[0]) if rows else []) + ["command"],
+                     [{**r, "command": command} for r in rows])
     return {"PASS": 0, "FAIL": 1}.get(verdict, 2)
 
 

@@ -21,23 +21,19 @@ Usage:
 """
 
 import argparse
-import csv
-import datetime
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from bench import common
 
 MODELS = ("LightGCN", "GCNPruneGAN")  # A (baseline), B (ours)
 OURS, BASELINE = "GCNPruneGAN", "LightGCN"
+MIB = 2**20
 
 
 def parse_args(argv):
@@ -61,9 +57,8 @@ def parse_args(argv):
     p.add_argument("--memory", dest="memory", action="store_true", default=True,
                    help="measure peak RSS per model in child processes")
     p.add_argument("--no-memory", dest="memory", action="store_false")
-    p.add_argument("--threads", type=int, default=None,
-                   help="torch.set_num_threads(N); default: leave torch's default")
-    p.add_argument("--out", default=os.path.join(HERE, "results", "epoch_time"),
+    common.add_threads_flag(p)
+    p.add_argument("--out", default=os.path.join(common.RESULTS, "epoch_time"),
                    help="output path without extension (.md and .csv are written)")
     p.add_argument("--memory-child", default=None, help=argparse.SUPPRESS)
     return p.parse_args(argv)
@@ -100,14 +95,6 @@ def build(args, model):
     return config, net, trainer, train_data, valid_data
 
 
-def clear_cache(net):
-    """Force the next full-sort pass to recompute the propagated embeddings."""
-    if hasattr(net, "drop_cached_embeddings"):
-        net.drop_cached_embeddings()
-    else:
-        net.restore_user_e, net.restore_item_e = None, None
-
-
 def train_fingerprint(train_data):
     import hashlib
 
@@ -118,41 +105,25 @@ def train_fingerprint(train_data):
     return h.hexdigest()[:12]
 
 
-def _status_mib(key):
-    with open("/proc/self/status", encoding="ascii") as f:
-        for line in f:
-            if line.startswith(key + ":"):
-                return int(line.split()[1]) / 1024.0  # kB
-    return float("nan")
-
-
-def _reset_peak():
-    """Reset VmHWM (Linux >= 4.0: write 5 to /proc/self/clear_refs); False if not allowed."""
-    try:
-        with open("/proc/self/clear_refs", "w", encoding="ascii") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False
-
-
 def memory_child(args):
     """Child process: build one model, then one train epoch and one eval, each with the peak RSS
     (VmHWM) reset just before it; print JSON in MiB."""
     import gc
 
+    from recbole_gcnprune.measure import drop_cached_embeddings
+
     model = args.memory_child
     _, net, trainer, train_data, valid_data = build(args, model)
     gc.collect()
-    rss_build = _status_mib("VmRSS")
-    resettable = _reset_peak()
+    rss_build = common.proc_status_bytes("VmRSS") / MIB
+    resettable = common.reset_peak_rss()
     trainer._train_epoch(train_data, 0)
-    peak_train = _status_mib("VmHWM")
+    peak_train = common.proc_status_bytes("VmHWM") / MIB
     gc.collect()
-    _reset_peak()
-    clear_cache(net)
+    common.reset_peak_rss()
+    drop_cached_embeddings(net)
     trainer.evaluate(valid_data, load_best_model=False)
-    peak_eval = _status_mib("VmHWM")
+    peak_eval = common.proc_status_bytes("VmHWM") / MIB
     print(json.dumps({"model": model, "rss_build": rss_build, "peak_train": peak_train,
                       "peak_eval": peak_eval, "resettable": resettable}))
 
@@ -165,7 +136,7 @@ def measure_memory(args, model):
            "--batch-size", str(args.batch_size)]
     if args.threads:
         cmd += ["--threads", str(args.threads)]
-    out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(cmd, cwd=common.ROOT, capture_output=True, text=True, check=True).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
@@ -175,49 +146,18 @@ def timed(fn, *args):
     return time.perf_counter() - w0, time.process_time() - c0
 
 
-def versions():
-    import numpy
-    import recbole
-    import scipy
-    import torch
-
-    import recbole_gcnprune
-
-    try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
-                                capture_output=True, text=True, check=False).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "recbole_gcnprune", "properties"],
-                               cwd=ROOT, capture_output=True, text=True, check=False).stdout.strip()
-        commit += " (model/properties dirty)" if dirty else ""
-    except OSError:
-        commit = "?"
-    return {
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "recbole": recbole.__version__,
-        "numpy": numpy.__version__,
-        "scipy": scipy.__version__,
-        "recbole_gcnprune": f"{recbole_gcnprune.__version__} @ {commit}",
-    }
-
-
 def main(argv=None):
-    command = "python " + " ".join([os.path.relpath(sys.argv[0], ROOT)] + sys.argv[1:])
-    args = parse_args(sys.argv[1:] if argv is None else argv)
-    sys.argv = sys.argv[:1]  # RecBole's Config reads --key=value from sys.argv: keep ours out
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
+    args, command = common.parse_own_args(parse_args, __file__, argv)
+    common.set_threads(args.threads)
 
     if args.memory_child:
         memory_child(args)
         return 0
 
-    import torch
+    from recbole_gcnprune.measure import drop_cached_embeddings
 
-    started = datetime.datetime.now().astimezone()
-    load_before = os.getloadavg()
+    started = common.now()
+    load_before = common.load_avg()
     built = {m: build(args, m) for m in MODELS}
     fingerprints = {m: train_fingerprint(built[m][3]) for m in MODELS}
     if len(set(fingerprints.values())) != 1:
@@ -245,14 +185,14 @@ def main(argv=None):
         order = MODELS if r % 2 == 0 else MODELS[::-1]
         for m in order:
             _, net, trainer, _, valid_data = built[m]
-            clear_cache(net)
+            drop_cached_embeddings(net)
             w, c = timed(trainer.evaluate, valid_data, False)
             if r >= 1:
                 eval_wall[m].append(w)
                 eval_cpu[m].append(c)
             print(f"  eval  {'warm-up' if r < 1 else 'timed  '} {m:<12} "
                   f"{w:7.3f} s wall {c:7.3f} s cpu", flush=True)
-    load_after = os.getloadavg()
+    load_after = common.load_avg()
     memory = {m: measure_memory(args, m) for m in MODELS} if args.memory else {}
 
     med = statistics.median
@@ -279,17 +219,15 @@ def main(argv=None):
     eval_ratio = by[OURS]["eval_pass_median_s"] / by[BASELINE]["eval_pass_median_s"]
     passed = ratio <= args.threshold
 
-    vers = versions()
+    vers = common.versions()
     lines = [
         "# Training-epoch time: dense GCNPruneGAN vs RecBole LightGCN",
         "",
         f"- command: `{command}`",
         f"- date: {started.isoformat(timespec='seconds')}",
-        (f"- host: {platform.node()} ({platform.machine()}), os.cpu_count()={os.cpu_count()}, "
-        f"torch threads={torch.get_num_threads()} {'(set by --threads)' if args.threads else '(default, not set)'}, device={device}; "
-        f"load avg (1/5/15 min) before {load_before[0]:.2f}/{load_before[1]:.2f}/"
-        f"{load_before[2]:.2f}, after {load_after[0]:.2f}/{load_after[1]:.2f}/{load_after[2]:.2f}"),
-        "- versions: " + ", ".join(f"{k} {v}" for k, v in vers.items()),
+        (f"- host: {common.host(device, threads_set=bool(args.threads))}; "
+         f"load avg (1/5/15 min) before {load_before}, after {load_after}"),
+        "- versions: " + common.versions_text(vers),
         (f"- settings (both models): dataset={args.dataset}, seed={args.seed}, "
         f"embedding_size={args.embedding_size}, n_layers={args.n_layers}, "
         f"reg_weight={args.reg_weight:g}, learning_rate={args.learning_rate:g}, "
@@ -339,18 +277,11 @@ def main(argv=None):
     text = "\n".join(lines) + "\n"
     print(text)
 
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    with open(args.out + ".md", "w", encoding="utf-8") as f:
-        f.write(text)
-    with open(args.out + ".csv", "w", newline="", encoding="utf-8") as f:
-        fields = list(rows[0]) + ["ratio_vs_lightgcn", "date", "command"]
-        w = csv.DictWriter(f, fieldnames=fields)
-        w.writeheader()
-        for r in rows:
-            w.writerow({**r,
-                        "ratio_vs_lightgcn": r["train_epoch_median_s"]
-                        / by[BASELINE]["train_epoch_median_s"],
-                        "date": started.isoformat(timespec="seconds"), "command": command})
+    common.write_text(args.out + ".md", text)
+    common.write_csv(
+        args.out + ".csv", list(rows[0]) + ["ratio_vs_lightgcn", "date", "command"],
+        [{**r, "ratio_vs_lightgcn": r["train_epoch_median_s"] / by[BASELINE]["train_epoch_median_s"],
+          "date": started.isoformat(timespec="seconds"), "command": command} for r in rows])
     return 0 if passed else 1
 
 

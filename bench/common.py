@@ -1,0 +1,163 @@
+"""What every bench script shares: the header of its result table, its flags kept from RecBole,
+atomic writes of its results, and the Linux memory readings.
+
+* header pieces: :func:`command_line`, :func:`now`, :func:`host`, :func:`load_avg`,
+  :func:`versions` (``software_versions()`` plus this package's version at the git commit) and
+  :func:`versions_text`; each script lays them out in its own table;
+* :func:`parse_own_args`: parse the script's flags, then take them off ``sys.argv``, because
+  RecBole's ``Config`` reads ``--key=value`` from it and would treat them as config keys;
+  :func:`add_threads_flag` / :func:`set_threads` for ``--threads``;
+* :func:`write_text`, :func:`write_json`, :func:`write_csv`: temp file beside the target, then
+  renamed over it (``recbole_gcnprune.leaderboard.store.atomic_write_text``), so an interrupted
+  script leaves the old file or none, never a partial one;
+* :func:`proc_status_bytes` / :func:`reset_peak_rss`: RSS and its peak (VmHWM) from ``/proc``.
+
+Scripts run as ``python bench/<script>.py`` from the repository root and import this module as
+``bench.common`` after putting the repository root first on ``sys.path``::
+
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    from bench import common
+
+torch, RecBole and the plugin are imported inside the functions that need them, so ``--help``
+stays fast.
+"""
+
+import csv
+import datetime
+import io
+import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+RESULTS = os.path.join(HERE, "results")
+
+
+# ------------------------------------------------------------------------------------ flags
+def command_line(script, argv):
+    """``python bench/<script>.py <argv>``, the script relative to the repository root and the
+    arguments quoted for a shell."""
+    return "python " + " ".join([os.path.relpath(script, ROOT)] + [shlex.quote(a) for a in argv])
+
+
+def parse_own_args(parse_args, script, argv=None):
+    """``(parse_args(argv), command_line(script, argv))`` with ``argv`` defaulting to
+    ``sys.argv[1:]``; afterwards ``sys.argv`` holds only the program name, so RecBole's ``Config``
+    (which reads ``--key=value`` from ``sys.argv``) never sees the script's flags."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = parse_args(argv)
+    sys.argv = sys.argv[:1]
+    return args, command_line(script, argv)
+
+
+def add_threads_flag(parser):
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch.set_num_threads(N); default: leave torch's default")
+
+
+def set_threads(threads):
+    """``torch.set_num_threads(threads)`` when the flag was given."""
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+# ------------------------------------------------------------------------------------ header
+def now():
+    """The local time with its UTC offset (tables print ``isoformat(timespec="seconds")``)."""
+    return datetime.datetime.now().astimezone()
+
+
+def host(device="cpu", threads_set=None):
+    """``vm (x86_64), os.cpu_count()=2, torch threads=1 (set by --threads), device=cpu``.
+
+    ``threads_set``: whether the script's ``--threads`` set torch's thread count; None (a script
+    without the flag) leaves the note out."""
+    import torch
+
+    note = ("" if threads_set is None else
+            " (set by --threads)" if threads_set else " (default, not set)")
+    return (f"{platform.node()} ({platform.machine()}), os.cpu_count()={os.cpu_count()}, "
+            f"torch threads={torch.get_num_threads()}{note}, device={device}")
+
+
+def load_avg():
+    """The 1/5/15-minute load average, ``3.66/4.17/4.37``."""
+    return "/".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def git_commit():
+    """Short HEAD commit, with ``(model/properties dirty)`` when the model code or its yaml files
+    have uncommitted changes; ``?`` without git."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                                capture_output=True, text=True, check=False).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "recbole_gcnprune", "properties"],
+                               cwd=ROOT, capture_output=True, text=True, check=False).stdout.strip()
+    except OSError:
+        return "?"
+    return commit + (" (model/properties dirty)" if dirty else "")
+
+
+def versions():
+    """The leaderboard's ``software_versions()`` plus ``recbole_gcnprune: "0.1.0 @ <commit>"``."""
+    import recbole_gcnprune
+    from recbole_gcnprune.leaderboard.versions import software_versions
+
+    return {**software_versions(),
+            "recbole_gcnprune": f"{recbole_gcnprune.__version__} @ {git_commit()}"}
+
+
+def versions_text(vers, only=None):
+    """``python 3.11.7, torch 2.13.0+cpu, ...``; ``only``: just these keys, in this order."""
+    keys = vers if only is None else only
+    return ", ".join(f"{k} {vers[k]}" for k in keys)
+
+
+# ------------------------------------------------------------------------------------ writes
+def write_text(path, text):
+    """Write ``text`` (UTF-8) atomically, creating the folder."""
+    from recbole_gcnprune.leaderboard.store import atomic_write_text
+
+    atomic_write_text(path, text)
+
+
+def write_json(path, obj):
+    """``obj`` as indented JSON with sorted keys (numpy/torch scalars as floats), atomically."""
+    write_text(path, json.dumps(obj, indent=1, sort_keys=True, default=float) + "\n")
+
+
+def write_csv(path, fieldnames, rows):
+    """``rows`` (dicts) under a ``fieldnames`` header, as ``csv.DictWriter`` writes them."""
+    buffer = io.StringIO(newline="")
+    writer = csv.DictWriter(buffer, fieldnames=fieldnames)
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text(path, buffer.getvalue())
+
+
+# ------------------------------------------------------------------------------------ memory
+def proc_status_bytes(key):
+    """``key`` of ``/proc/self/status`` (``VmRSS``, ``VmHWM``: the peak RSS) in bytes; NaN when
+    the kernel does not report it. Linux only."""
+    with open("/proc/self/status", encoding="ascii") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) * 1024  # kB
+    return float("nan")
+
+
+def reset_peak_rss():
+    """Reset VmHWM to the current RSS (write 5 to ``/proc/self/clear_refs``, Linux >= 4.0);
+    False where that is not allowed."""
+    try:
+        with open("/proc/self/clear_refs", "w", encoding="ascii") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
