@@ -21,6 +21,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from bench import common
 from recbole_gcnprune.config import Config  # noqa: E402
 from recbole_gcnprune.measure import full_sort_ms_per_1000_users  # noqa: E402
 from recbole_gcnprune.pruning.checkpoint import load_into, read_checkpoint  # noqa: E402
@@ -29,13 +30,12 @@ from recbole_gcnprune.quick_start import (  # noqa: E402
     load_data,
     run_recbole_prune,
 )
-from recbole_gcnprune.trainer.gan_prune_trainer import write_json  # noqa: E402
 
 CRITERIA = ("gan", "magnitude", "taylor", "random", "train_small")
 METRICS = ("ndcg@10", "ndcg@20", "recall@20", "hit@20", "mrr@20")
 
 
-def parse_args():
+def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--dataset", default="ml-100k")
     p.add_argument("--seeds", default="2020")
@@ -47,7 +47,7 @@ def parse_args():
     p.add_argument("--output", default=None, help="markdown table (default bench/results/...)")
     p.add_argument("--render-only", action="store_true",
                    help="tabulate the rows already finished; train nothing new")
-    return p.parse_args()
+    return p.parse_args(argv)
 
 
 def overrides(args):
@@ -83,8 +83,7 @@ def run_row(args, seed, ratio, criterion):
            "teacher_train_seconds": report.get("teacher", {}).get("train_seconds"),
            "checkpoint": os.path.join(report["run_dir"], "finetune.pth"),
            "teacher_file": report.get("teacher_file")}
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    write_json(path, row)
+    common.write_json(path, row)
     return row
 
 
@@ -101,7 +100,7 @@ def dense_row(args, seed, teacher_file):
     result = trainer.evaluate(test, load_best_model=False)
     row = {"seed": seed, "test": {k: float(v) for k, v in result.items()},
            "parameters": sum(p.numel() for p in model.parameters())}
-    write_json(path, row)
+    common.write_json(path, row)
     return row
 
 
@@ -171,10 +170,8 @@ def render(args, dense_rows, rows, speed, command):
     return "\n".join(lines) + "\n"
 
 
-def main():
-    args = parse_args()
-    command = "python " + " ".join(sys.argv)
-    sys.argv = sys.argv[:1]  # RecBole's Config reads --key=value from argv
+def main(argv=None):
+    args, command = common.parse_own_args(parse_args, __file__, argv)
     seeds = [int(s) for s in args.seeds.split(",")]
     ratios = [float(r) for r in args.prune_ratios.split(",")]
     criteria = args.criteria.split(",")
@@ -191,10 +188,7 @@ def main():
             speed = throughput(args, seed, seed_rows, teacher)
     table = render(args, dense_rows, rows, speed, command)
     out = args.output or f"bench/results/prune_{args.dataset}.md"
-    os.makedirs(os.path.dirname(out), exist_ok=True)
-    with open(out + ".tmp", "w") as f:
-        f.write(table)
-    os.replace(out + ".tmp", out)
+    common.write_text(out, table)
     print(table)
 
 
