@@ -18,6 +18,7 @@ import sys
 import time
 
 import torch
+from recbole.utils import init_seed
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -87,6 +88,13 @@ def run_row(args, seed, ratio, criterion):
     return row
 
 
+def seeded_data(config):
+    """RecBole's loaders with the split drawn as run_recbole_prune draws it (seeded first:
+    an unseeded RS split would put training items of the teacher into the test set)."""
+    init_seed(config["seed"], config["reproducibility"])
+    return load_data(config)
+
+
 def dense_row(args, seed, teacher_file):
     """The dense teacher's test metrics and full-sort speed vs its pruned rows."""
     path = os.path.join(args.work_dir, args.dataset, f"dense-{seed}.json")
@@ -94,7 +102,7 @@ def dense_row(args, seed, teacher_file):
         return json.load(open(path))
     config = Config("GCNPruneGAN", args.dataset, args.config_files,
                     {"seed": seed, "prune_criterion": "none", **overrides(args)})
-    _, (train, _valid, test) = load_data(config)
+    _, (train, _valid, test) = seeded_data(config)
     model, trainer = build_model_and_trainer(config, train)
     load_into(model, read_checkpoint(teacher_file))
     result = trainer.evaluate(test, load_best_model=False)
@@ -108,7 +116,7 @@ def throughput(args, seed, rows, teacher_file):
     """ms per 1,000 users, dense teacher vs each pruned model, interleaved, median of 7."""
     config = Config("GCNPruneGAN", args.dataset, args.config_files,
                     {"seed": seed, "prune_criterion": "none", **overrides(args)})
-    _, (train, _valid, test) = load_data(config)
+    _, (train, _valid, test) = seeded_data(config)
     dense, _ = build_model_and_trainer(config, train)
     load_into(dense, read_checkpoint(teacher_file))
     pruned = {}
@@ -124,14 +132,17 @@ def throughput(args, seed, rows, teacher_file):
     return {key: statistics.median(v) for key, v in times.items()}
 
 
-def pipeline_ratio(row):
-    """(teacher training + selection + fine-tuning) / teacher training, from the run's report;
-    train_small has no teacher: its training alone over the teacher's."""
+def pipeline_ratio(row, teacher_seconds):
+    """Wall time of the whole pipeline over the dense training alone: (teacher training +
+    selection + fine-tuning) / teacher training; train_small has no teacher, so its own training
+    over the teacher's. None when the run resumed a finished phase (its time is not known)."""
     with open(os.path.join(os.path.dirname(row["checkpoint"]), "report.json")) as f:
         report = json.load(f)
-    teacher = row["teacher_train_seconds"] or 0.0
-    total = teacher + report.get("selection_seconds", 0.0) + report["finetune_seconds"]
-    return total / teacher if teacher else None
+    if not teacher_seconds or "finetune_seconds" not in report:
+        return None
+    own = report.get("selection_seconds", 0.0) + report["finetune_seconds"]
+    uses_teacher = row["criterion"] != "train_small"
+    return (teacher_seconds * uses_teacher + own) / teacher_seconds
 
 
 def mean_std(values):
@@ -163,7 +174,10 @@ def render(args, dense_rows, rows, speed, command):
                                for m in METRICS)
             share = 100 * statistics.mean(r["test"]["ndcg@20"] for r in sel) / dense_ndcg[0]
             ms = speed.get((ratio, criterion))
-            ratios = [x for x in map(pipeline_ratio, sel) if x is not None]
+            teacher_seconds = {r["seed"]: r["teacher_train_seconds"] for r in rows
+                               if r["teacher_train_seconds"]}
+            ratios = [x for x in (pipeline_ratio(r, teacher_seconds.get(r["seed"])) for r in sel)
+                      if x is not None]
             wall = f"{statistics.mean(ratios):.2f}x" if ratios else "-"
             lines.append(f"| {criterion} | {1 - ratio:.0%} | {sel[0]['parameters']:,} | {cells} |"
                          f" {share:.1f} | {ms:.1f} | {dense_ms / ms:.2f}x | {wall} |")
