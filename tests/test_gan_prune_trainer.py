@@ -102,3 +102,14 @@ def test_dense_mode_trains_without_pruning(make_config, make_data, prune_dict):
                                        {**prune_dict, "prune_criterion": "none"})
     fit_and_test(trainer, loaders)
     assert trainer.model.user_embedding.embedding_dim == 8
+
+
+def test_missing_teacher_checkpoint_is_a_one_line_config_error(make_config, make_data, prune_dict,
+                                                               tmp_path):
+    from recbole_gcnprune.errors import ConfigError
+
+    missing = str(tmp_path / "nope.pth")
+    _, loaders, _, trainer = build(make_config, make_data,
+                                   {**prune_dict, "teacher_checkpoint": missing})
+    with pytest.raises(ConfigError, match="teacher_checkpoint .*nope.pth not found"):
+        trainer.fit(loaders[0], loaders[1], saved=True)

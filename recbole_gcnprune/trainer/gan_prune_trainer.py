@@ -18,6 +18,7 @@ from recbole.trainer import Trainer
 from recbole.utils import set_color
 
 from recbole_gcnprune.compat import atomic_torch_save, checkpoint_state, plain_config
+from recbole_gcnprune.errors import ConfigError
 from recbole_gcnprune.pruning.checkpoint import load_into, read_checkpoint
 from recbole_gcnprune.pruning.gan_search import AdversarialMaskSearch, SearchSettings
 from recbole_gcnprune.pruning.groups import kept_widths, select_channels
@@ -214,7 +215,9 @@ class GANPruneTrainer(Trainer):
             self.logger.info(set_color("teacher loaded", "green") + f": {source}")
             return
         if self.teacher_checkpoint:
-            raise FileNotFoundError(f"teacher_checkpoint {self.teacher_checkpoint} not found")
+            raise ConfigError(
+                f"teacher_checkpoint {self.teacher_checkpoint} not found: pass a dense checkpoint "
+                "of this model, e.g. one under checkpoint_dir/gcnprune/teachers/")
         self._reset_training_state(os.path.join(self.run_dir, "teacher-training.pth"))
         start = time()
         score, result = super().fit(train_data, valid_data, verbose, True, show_progress)
