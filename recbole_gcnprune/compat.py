@@ -66,6 +66,8 @@ def checkpoint_state(trainer, epoch):
         "state_dict": trainer.model.state_dict(),
         "other_parameter": trainer.model.other_parameter(),
         "optimizer": trainer.optimizer.state_dict(),
+        # plain metadata a trainer subclass adds (e.g. the pruned widths and kept indices)
+        **getattr(trainer, "checkpoint_metadata", {}),
     }
 
 

@@ -155,9 +155,6 @@ def _train_and_measure(task):
     init_seed(task["settings"]["split_seed"], config["reproducibility"])
     _, (train_data, valid_data, test_data) = load_data(config)
     _, trainer = build_model_and_trainer(config, train_data)
-    # RecBole's TraditionalTrainer (Pop, ItemKNN) sets epochs=1 after Trainer computed
-    # eval_step=min(eval_step, epochs): with eval_step>1 it never validates nor saves a checkpoint.
-    trainer.eval_step = min(trainer.eval_step, trainer.epochs)
     own_checkpoint = trainer.saved_model_file = _own_checkpoint(config, task)
     try:
         return _fit_test_measure(trainer, config, train_data, valid_data, test_data)

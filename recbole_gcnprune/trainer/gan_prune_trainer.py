@@ -17,7 +17,7 @@ import torch
 from recbole.trainer import Trainer
 from recbole.utils import set_color
 
-from recbole_gcnprune.compat import atomic_torch_save, checkpoint_state, plain_config
+from recbole_gcnprune.compat import atomic_torch_save, plain_config
 from recbole_gcnprune.errors import ConfigError
 from recbole_gcnprune.pruning.checkpoint import load_into, read_checkpoint
 from recbole_gcnprune.pruning.gan_search import AdversarialMaskSearch, SearchSettings
@@ -261,11 +261,7 @@ class GANPruneTrainer(Trainer):
         self.best_valid_result = None
         self.saved_model_file = saved_model_file
 
-    def _save_checkpoint(self, epoch, verbose=True, **kwargs):
-        """RecBole's checkpoint (weights-only safe) plus the pruning metadata."""
-        state = checkpoint_state(self, epoch)
-        if self.pruning is not None:
-            state["pruning"] = self.pruning
-        atomic_torch_save(state, kwargs.pop("saved_model_file", self.saved_model_file))
-        if verbose:
-            self.logger.info(set_color("Saving current", "blue") + f": {self.saved_model_file}")
+    @property
+    def checkpoint_metadata(self):
+        """Plain metadata compat's checkpoint writer stores beside the state dict."""
+        return {"pruning": self.pruning} if self.pruning is not None else {}
