@@ -45,6 +45,9 @@ def parse_args(argv):
     p.add_argument("--config-files", nargs="*", default=None)
     p.add_argument("--set", nargs="*", default=[], help="extra config overrides key=value")
     p.add_argument("--work-dir", default="bench/.work")
+    p.add_argument("--checkpoint-dir", default=None,
+                   help="teachers and pruning runs (default WORK_DIR/saved); pass a leaderboard's "
+                        "OUTPUT/checkpoints to share them with its seed-2020 rows")
     p.add_argument("--output", default=None, help="markdown table (default bench/results/...)")
     p.add_argument("--render-only", action="store_true",
                    help="tabulate the rows already finished; train nothing new")
@@ -71,8 +74,9 @@ def run_row(args, seed, ratio, criterion):
     if args.render_only:
         return None
     start = time.time()
-    config_dict = {"seed": seed, "prune_ratio": ratio, "prune_criterion": criterion,
-                   "checkpoint_dir": os.path.join(args.work_dir, "saved"), **overrides(args)}
+    config_dict = {"seed": seed, "split_seed": seed, "prune_ratio": ratio,
+                   "prune_criterion": criterion, "checkpoint_dir": checkpoint_dir(args),
+                   **overrides(args)}
     result = run_recbole_prune("GCNPruneGAN", args.dataset, args.config_files, config_dict)
     report = result["report"]
     row = {"seed": seed, "prune_ratio": ratio, "criterion": criterion,
@@ -88,6 +92,10 @@ def run_row(args, seed, ratio, criterion):
     return row
 
 
+def checkpoint_dir(args):
+    return args.checkpoint_dir or os.path.join(args.work_dir, "saved")
+
+
 def seeded_data(config):
     """RecBole's loaders with the split drawn as run_recbole_prune draws it (seeded first:
     an unseeded RS split would put training items of the teacher into the test set)."""
@@ -101,7 +109,7 @@ def dense_row(args, seed, teacher_file):
     if os.path.isfile(path):
         return json.load(open(path))
     config = Config("GCNPruneGAN", args.dataset, args.config_files,
-                    {"seed": seed, "prune_criterion": "none", **overrides(args)})
+                    {"seed": seed, "split_seed": seed, "prune_criterion": "none", **overrides(args)})
     _, (train, _valid, test) = seeded_data(config)
     model, trainer = build_model_and_trainer(config, train)
     load_into(model, read_checkpoint(teacher_file))
@@ -115,7 +123,7 @@ def dense_row(args, seed, teacher_file):
 def throughput(args, seed, rows, teacher_file):
     """ms per 1,000 users, dense teacher vs each pruned model, interleaved, median of 7."""
     config = Config("GCNPruneGAN", args.dataset, args.config_files,
-                    {"seed": seed, "prune_criterion": "none", **overrides(args)})
+                    {"seed": seed, "split_seed": seed, "prune_criterion": "none", **overrides(args)})
     _, (train, _valid, test) = seeded_data(config)
     dense, _ = build_model_and_trainer(config, train)
     load_into(dense, read_checkpoint(teacher_file))

@@ -44,6 +44,10 @@ def _positive_int(v):
     return isinstance(v, int) and not isinstance(v, bool) and v > 0
 
 
+def _non_negative_int(v):
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+
 def _non_negative_number(v):
     return isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0
 
@@ -54,11 +58,7 @@ PRUNE_CRITERIA = ("gan", "magnitude", "taylor", "random", "train_small", "none")
 _RULES = {
     "embedding_size": (_positive_int, "a positive integer", "--embedding_size=64"),
     "transform_size": (_positive_int, "a positive integer", "--transform_size=64"),
-    "n_layers": (
-        lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
-        "a non-negative integer",
-        "--n_layers=3",
-    ),
+    "n_layers": (_non_negative_int, "a non-negative integer", "--n_layers=3"),
     "layer_transform": (lambda v: v in ("none", "linear"), "one of none, linear",
                         "--layer_transform=none"),
     "prune_ratio": (
@@ -70,12 +70,11 @@ _RULES = {
                         "--prune_criterion=gan"),
     "adv_weight": (_non_negative_number, "a number >= 0", "--adv_weight=0.1"),
     "distill_weight": (_non_negative_number, "a number >= 0", "--distill_weight=1.0"),
+    "finetune_distill_weight": (_non_negative_number, "a number >= 0",
+                                "--finetune_distill_weight=1.0"),
+    "distill_top_items": (_non_negative_int, "a non-negative integer", "--distill_top_items=32"),
     "budget_weight": (_non_negative_number, "a number >= 0", "--budget_weight=5.0"),
-    "search_epochs": (
-        lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
-        "a non-negative integer",
-        "--search_epochs=30",
-    ),
+    "search_epochs": (_non_negative_int, "a non-negative integer", "--search_epochs=30"),
     "reg_weight": (_non_negative_number, "a number >= 0", "--reg_weight=1e-4"),
 }
 

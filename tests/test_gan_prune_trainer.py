@@ -1,10 +1,14 @@
-"""GANPruneTrainer end to end on tiny data: every criterion, live optimiser, reload, resume."""
+"""GANPruneTrainer end to end on tiny data: every criterion, live optimiser, reload, resume,
+distillation while fine-tuning."""
+
+import os
 
 import pytest
 import torch
 
 from recbole_gcnprune.model.gcn_prune_gan import EMBEDDING_GROUP, hidden_group
 from recbole_gcnprune.pruning.checkpoint import load_into, read_checkpoint
+from recbole_gcnprune.pruning.distill import RankingDistillation
 from recbole_gcnprune.trainer import GANPruneTrainer
 
 CRITERIA = ["gan", "magnitude", "taylor", "random", "train_small"]
@@ -84,6 +88,9 @@ def test_rerun_resumes_finished_phases(make_config, make_data, prune_dict, monke
     monkeypatch.setattr(GANPruneTrainer, "_finetune", must_not_run)
     _, loaders, _, again = build(make_config, make_data, prune_dict)
     assert fit_and_test(again, loaders) == first
+    assert again.report["resumed"] and again.report["teacher"]["cached"]
+    for recorded in ("finetune_seconds", "selection_seconds", "search_history"):
+        assert again.report[recorded] == trainer.report[recorded]
 
 
 def test_teacher_is_cached_and_shared_across_criteria(make_config, make_data, prune_dict):
@@ -104,6 +111,19 @@ def test_dense_mode_trains_without_pruning(make_config, make_data, prune_dict):
     assert trainer.model.user_embedding.embedding_dim == 8
 
 
+def test_dense_mode_and_pruned_runs_share_one_teacher(make_config, make_data, prune_dict):
+    _, loaders, _, dense = build(make_config, make_data, {**prune_dict, "prune_criterion": "none"})
+    dense_result = fit_and_test(dense, loaders)
+    assert not dense.report["teacher"]["cached"]
+    _, loaders, _, pruned = build(make_config, make_data, prune_dict)
+    pruned.fit(loaders[0], loaders[1], saved=True)
+    assert pruned.report["teacher"]["cached"]
+    assert pruned.report["teacher_file"] == dense.report["teacher_file"]
+    _, loaders, _, again = build(make_config, make_data, {**prune_dict, "prune_criterion": "none"})
+    assert fit_and_test(again, loaders) == dense_result
+    assert again.report["teacher"]["cached"]
+
+
 def test_missing_teacher_checkpoint_is_a_one_line_config_error(make_config, make_data, prune_dict,
                                                                tmp_path):
     from recbole_gcnprune.errors import ConfigError
@@ -113,3 +133,45 @@ def test_missing_teacher_checkpoint_is_a_one_line_config_error(make_config, make
                                    {**prune_dict, "teacher_checkpoint": missing})
     with pytest.raises(ConfigError, match="teacher_checkpoint .*nope.pth not found"):
         trainer.fit(loaders[0], loaders[1], saved=True)
+
+
+@pytest.mark.parametrize("criterion, distils", [("magnitude", True), ("gan", True),
+                                                ("train_small", False)])
+def test_finetuning_distils_from_the_teacher_except_from_scratch(
+        make_config, make_data, prune_dict, monkeypatch, criterion, distils):
+    calls = []
+    original = RankingDistillation.loss
+    monkeypatch.setattr(RankingDistillation, "loss",
+                        lambda self, *a: calls.append(1) or original(self, *a))
+    _, loaders, _, trainer = build(make_config, make_data,
+                                   {**prune_dict, "prune_criterion": criterion})
+    searched = len(calls)
+    trainer.fit(loaders[0], loaders[1], saved=True)
+    assert (len(calls) > searched) == distils
+    assert trainer.distillation is None  # not carried past fine-tuning
+
+
+def test_zero_weight_fine_tunes_on_bpr_alone(make_config, make_data, prune_dict, monkeypatch):
+    monkeypatch.setattr(GANPruneTrainer, "_distilled_loss",
+                        lambda *a: pytest.fail("distilled while the weight is 0"))
+    _, loaders, _, trainer = build(make_config, make_data,
+                                   {**prune_dict, "prune_criterion": "magnitude",
+                                    "finetune_distill_weight": 0.0})
+    trainer.fit(loaders[0], loaders[1], saved=True)
+
+
+def test_fine_tuning_resumed_after_selection_distils_from_the_reloaded_teacher(
+        make_config, make_data, prune_dict, monkeypatch):
+    _, loaders, _, trainer = build(make_config, make_data, {**prune_dict,
+                                                            "prune_criterion": "magnitude"})
+    trainer.fit(loaders[0], loaders[1], saved=True)
+    teacher = trainer.teacher_embeddings
+    for name in ("finetune.json", "finetune.pth"):  # as if interrupted while fine-tuning
+        os.remove(os.path.join(trainer.run_dir, name))
+    monkeypatch.setattr(GANPruneTrainer, "_select",
+                        lambda *a: pytest.fail("selection ran again"))
+    _, loaders, _, again = build(make_config, make_data, {**prune_dict,
+                                                          "prune_criterion": "magnitude"})
+    again.fit(loaders[0], loaders[1], saved=True)
+    torch.testing.assert_close(again.teacher_embeddings, teacher)
+    assert again.report["kept"] == trainer.report["kept"]

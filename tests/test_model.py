@@ -279,7 +279,7 @@ def _run_twice_and_once_more(config_dict, tmp_path):
         saved = tmp_path / f"saved{run}"
         result = run_recbole_prune("GCNPruneGAN", "tiny", config_dict={
             **config_dict, "checkpoint_dir": str(saved), "seed": seed})
-        checkpoints = sorted(Path(saved).glob("*.pth"))
+        checkpoints = sorted(Path(saved).rglob("*.pth"))
         assert checkpoints, "run_recbole_prune saved no checkpoint"
         results.append(result)
         states.append([torch.load(p, weights_only=True)["state_dict"] for p in checkpoints])

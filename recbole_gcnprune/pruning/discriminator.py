@@ -12,17 +12,15 @@ channels cannot give the student away, as they would in raw representations), an
 import torch
 from torch import nn
 
+from recbole_gcnprune.pruning.distill import standardise
+
 
 def ranked_profiles(teacher_scores, student_scores):
     """Both score matrices arranged by the teacher's descending order, standardised per row."""
     order = torch.argsort(teacher_scores, dim=1, descending=True)
     real = torch.gather(teacher_scores, 1, order)
     fake = torch.gather(student_scores, 1, order)
-    return _standardise(real), _standardise(fake)
-
-
-def _standardise(x):
-    return (x - x.mean(dim=1, keepdim=True)) / (x.std(dim=1, keepdim=True) + 1e-6)
+    return standardise(real), standardise(fake)
 
 
 class ProfileDiscriminator(nn.Module):

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from recbole_gcnprune.pruning.discriminator import ProfileDiscriminator, ranked_profiles
+from recbole_gcnprune.pruning.distill import RankingDistillation, profile_kl
 from recbole_gcnprune.pruning.generator import (
     MaskGenerator,
     annealed_tau,
@@ -43,25 +44,18 @@ class SearchSettings:
     seed: int = 0
 
 
-def _kl_profiles(real, fake):
-    """KL(teacher || student) between softmaxes of the standardised profiles (scale-free)."""
-    return F.kl_div(
-        F.log_softmax(fake, dim=1),
-        F.log_softmax(real, dim=1),
-        log_target=True,
-        reduction="batchmean",
-    )
-
-
 class AdversarialMaskSearch:
     """Runs the search on ``student`` against fixed teacher embeddings."""
 
     def __init__(self, student, teacher_embeddings, settings):
         self.student = student
-        self.teacher_user, self.teacher_item = (t.detach() for t in teacher_embeddings)
         self.settings = settings
+        self.rng = torch.Generator().manual_seed(settings.seed)
+        self.distillation = RankingDistillation(
+            teacher_embeddings, settings.n_items_sampled, 0, self.rng, settings.max_users
+        )
         self.groups = student.channel_groups()
-        device = self.teacher_user.device
+        device = self.distillation.teacher_user.device
         self.generator = MaskGenerator({g.name: g.width for g in self.groups}).to(device)
         self.discriminator = ProfileDiscriminator(settings.n_items_sampled).to(device)
         self.opt_student = torch.optim.Adam(student.parameters(), lr=settings.student_lr)
@@ -69,7 +63,6 @@ class AdversarialMaskSearch:
         self.opt_discriminator = torch.optim.Adam(
             self.discriminator.parameters(), lr=settings.discriminator_lr
         )
-        self.rng = torch.Generator().manual_seed(settings.seed)
         self.history = []
 
     def keep_probabilities(self):
@@ -82,13 +75,13 @@ class AdversarialMaskSearch:
         """Search for ``settings.epochs`` epochs; ``end_of_epoch(epoch, keep_probabilities)``
         (optional) is called after each epoch and stops the search by returning True."""
         steps = max(1, self.settings.epochs * len(train_data))
-        step = 0
+        step, device = 0, self.distillation.teacher_user.device
         for epoch in range(self.settings.epochs):
             sums = {}
             self.student.train()
             for interaction in train_data:
                 tau = annealed_tau(step, steps, self.settings.tau_start, self.settings.tau_end)
-                for key, value in self._step(interaction.to(self.teacher_user.device), tau).items():
+                for key, value in self._step(interaction.to(device), tau).items():
                     sums[key] = sums.get(key, 0.0) + value
                 step += 1
             keep = self._log_epoch(epoch, {k: v / max(1, len(train_data)) for k, v in sums.items()})
@@ -111,14 +104,13 @@ class AdversarialMaskSearch:
             user_all, item_all, user,
             interaction[self.student.ITEM_ID], interaction[self.student.NEG_ITEM_ID],
         ).sum()
-        teacher_scores, student_scores = self._score_profiles(user, user_all, item_all)
-        real, fake = ranked_profiles(teacher_scores, student_scores)
+        real, fake = ranked_profiles(*self.distillation.profiles(user, user_all, item_all))
 
         d_loss = self._discriminator_step(real, fake)
         adv = F.binary_cross_entropy_with_logits(
             self.discriminator(fake), torch.ones(fake.shape[0], device=fake.device)
         )
-        distill = _kl_profiles(real, fake)
+        distill = profile_kl(real, fake)
         budget = sum(
             (torch.sigmoid(v).mean() - s.keep_fraction) ** 2 for v in logits.values()
         )
@@ -130,18 +122,6 @@ class AdversarialMaskSearch:
         self.opt_generator.step()
         return {"bpr": bpr.item(), "adv": adv.item(), "distill": distill.item(),
                 "budget": budget.item(), "disc": d_loss}
-
-    def _score_profiles(self, user, user_all, item_all):
-        users = torch.unique(user)
-        if users.numel() > self.settings.max_users:
-            pick = torch.randperm(users.numel(), generator=self.rng)[: self.settings.max_users]
-            users = users[pick.to(users.device)]
-        items = torch.randint(
-            item_all.shape[0], (self.settings.n_items_sampled,), generator=self.rng
-        ).to(users.device)
-        teacher = self.teacher_user[users] @ self.teacher_item[items].T
-        student = user_all[users] @ item_all[items].T
-        return teacher, student
 
     def _discriminator_step(self, real, fake):
         ones = torch.ones(real.shape[0], device=real.device)

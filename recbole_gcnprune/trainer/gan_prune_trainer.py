@@ -20,6 +20,7 @@ from recbole.utils import set_color
 from recbole_gcnprune.compat import atomic_torch_save, plain_config
 from recbole_gcnprune.errors import ConfigError
 from recbole_gcnprune.pruning.checkpoint import load_into, read_checkpoint
+from recbole_gcnprune.pruning.distill import RankingDistillation
 from recbole_gcnprune.pruning.gan_search import AdversarialMaskSearch, SearchSettings
 from recbole_gcnprune.pruning.groups import kept_widths, select_channels
 from recbole_gcnprune.pruning.importance import (
@@ -34,7 +35,8 @@ from recbole_gcnprune.pruning.surgery import prune_channels
 PRUNING_KEYS = (
     "prune_criterion", "prune_ratio", "search_epochs", "adv_weight", "distill_weight",
     "budget_weight", "generator_lr", "discriminator_lr", "tau_start", "tau_end",
-    "n_items_sampled", "taylor_batches", "teacher_checkpoint",
+    "n_items_sampled", "taylor_batches", "teacher_checkpoint", "finetune_distill_weight",
+    "distill_top_items",
 )
 RUNTIME_KEYS = (
     "checkpoint_dir", "show_progress", "state", "log_wandb", "wandb_project", "gpu_id",
@@ -69,6 +71,8 @@ class GANPruneTrainer(Trainer):
         self.prune_ratio = config["prune_ratio"]
         self.teacher_checkpoint = config["teacher_checkpoint"]
         self.taylor_batches = config["taylor_batches"]
+        self.finetune_distill_weight = config["finetune_distill_weight"]
+        self.distill_top_items = config["distill_top_items"]
         self.search_settings = SearchSettings(
             epochs=config["search_epochs"],
             keep_fraction=1.0 - self.prune_ratio,
@@ -90,6 +94,8 @@ class GANPruneTrainer(Trainer):
         )
         self.run_dir = os.path.join(base, "runs", f"{name}-{config_key(config, RUNTIME_KEYS)}")
         self.pruning = None
+        self.teacher_embeddings = None
+        self.distillation = None
         self.report = {"criterion": self.criterion, "prune_ratio": self.prune_ratio,
                        "run_dir": self.run_dir, "teacher_file": None}
 
@@ -97,19 +103,33 @@ class GANPruneTrainer(Trainer):
     def fit(self, train_data, valid_data=None, verbose=True, saved=True, show_progress=False,
             callback_fn=None):
         if self.criterion == "none":
-            return super().fit(train_data, valid_data, verbose, saved, show_progress, callback_fn)
+            return self._dense_only(train_data, valid_data, verbose, show_progress)
         os.makedirs(self.run_dir, exist_ok=True)
         self.report["dense"] = size_report(self.model)
-        if not self._resume_selection():
-            kept = self._select(train_data, valid_data, verbose, show_progress)
-            self._prune(kept)
         done = self._resume_finetune()
         if done is None:
+            if self._selection_finished():
+                if self._distills():
+                    self._teacher(train_data, valid_data, verbose, show_progress)
+                self._resume_selection()
+            else:
+                self._prune(self._select(train_data, valid_data, verbose, show_progress))
             done = self._finetune(train_data, valid_data, verbose, saved, show_progress, callback_fn)
         self.best_valid_score, self.best_valid_result = done
         self.report["pruned"] = size_report(self.model)
         write_json(os.path.join(self.run_dir, "report.json"), self.report)
         return done
+
+    def _dense_only(self, train_data, valid_data, verbose, show_progress):
+        """``prune_criterion: none`` is the teacher phase alone, through the same cache: a dense
+        run and the pruned runs of the same settings share one trained model."""
+        self.report["dense"] = size_report(self.model)
+        self._teacher(train_data, valid_data, verbose, show_progress)
+        self.saved_model_file = self.report["teacher_file"]
+        meta = self.report["teacher"]
+        self.best_valid_score = meta["best_valid_score"]
+        self.best_valid_result = meta["best_valid_result"]
+        return self.best_valid_score, self.best_valid_result
 
     def _select(self, train_data, valid_data, verbose, show_progress):
         """Phase 1+2: teacher, then kept indices per group under the budget."""
@@ -138,10 +158,7 @@ class GANPruneTrainer(Trainer):
         top-k, is validated, and the best (student weights, keep-probabilities) is kept: the
         search continues training the student, which must not run past the point where the
         pruned model stops improving on validation (it overfits on sparse data)."""
-        self.model.eval()
-        with torch.no_grad():
-            teacher_embeddings = self.model.forward()
-        search = AdversarialMaskSearch(self.model, teacher_embeddings, self.search_settings)
+        search = AdversarialMaskSearch(self.model, self.teacher_embeddings, self.search_settings)
         self.logger.info(set_color("GAN mask search", "green") + f": {self.search_settings}")
         best = {"score": None}
 
@@ -197,9 +214,15 @@ class GANPruneTrainer(Trainer):
     def _finetune(self, train_data, valid_data, verbose, saved, show_progress, callback_fn):
         """Phase 4: RecBole's fit on the pruned model, with a fresh optimiser and early stopping."""
         self._reset_training_state(os.path.join(self.run_dir, "finetune.pth"))
+        if self._distills():
+            self.distillation = RankingDistillation(
+                self.teacher_embeddings, self.search_settings.n_items_sampled,
+                self.distill_top_items, torch.Generator().manual_seed(self.config["seed"]),
+            )
         start = time()
         result = super().fit(train_data, valid_data, verbose, saved, show_progress, callback_fn)
         self.report["finetune_seconds"] = time() - start
+        self.distillation = None
         write_json(os.path.join(self.run_dir, "finetune.json"),
                    {"best_valid_score": float(result[0]), "best_valid_result": plain_metrics(result[1])})
         return result
@@ -213,6 +236,7 @@ class GANPruneTrainer(Trainer):
             load_into(self.model, checkpoint)
             self.report["teacher"] = {**checkpoint.get("meta", {}), "cached": True}
             self.logger.info(set_color("teacher loaded", "green") + f": {source}")
+            self._capture_teacher_embeddings()
             return
         if self.teacher_checkpoint:
             raise ConfigError(
@@ -226,30 +250,79 @@ class GANPruneTrainer(Trainer):
                 "train_seconds": time() - start}
         atomic_torch_save({"state_dict": self.model.state_dict(), "meta": meta}, self.teacher_file)
         self.report["teacher"] = {**meta, "cached": False}
+        self._capture_teacher_embeddings()
+
+    def _capture_teacher_embeddings(self):
+        """The dense teacher's final embeddings, the reference of search and distillation."""
+        self.model.eval()
+        with torch.no_grad():
+            self.teacher_embeddings = tuple(t.detach() for t in self.model.forward())
+        self.model.drop_cached_embeddings()
+
+    # ------------------------------------------------------------------------- distillation
+    def _distills(self):
+        """Fine-tuning distils from the teacher for every criterion that starts from it."""
+        return self.finetune_distill_weight > 0 and self.criterion not in ("train_small", "none")
+
+    def _train_epoch(self, train_data, epoch_idx, loss_func=None, show_progress=False):
+        if loss_func is None and self.distillation is not None:
+            loss_func = self._distilled_loss
+        return super()._train_epoch(train_data, epoch_idx, loss_func, show_progress)
+
+    def _distilled_loss(self, interaction):
+        """BPR (+ L2) of the pruned model plus ranking distillation from the dense teacher."""
+        model = self.model
+        model.drop_cached_embeddings()
+        user_all, item_all = model.forward()
+        user = interaction[model.USER_ID]
+        bpr = model.bpr_from_embeddings(user_all, item_all, user, interaction[model.ITEM_ID],
+                                        interaction[model.NEG_ITEM_ID])
+        return bpr + self.finetune_distill_weight * self.distillation.loss(user, user_all, item_all)
 
     # ------------------------------------------------------------------------------- resume
+    def _selection_finished(self):
+        return os.path.isfile(os.path.join(self.run_dir, "selection.pth"))
+
     def _resume_selection(self):
         path = os.path.join(self.run_dir, "selection.pth")
-        if not os.path.isfile(path):
-            return False
+        self._load_pruned(path)
+        self.logger.info(set_color("resumed pruned model", "green") + f": {path}")
+
+    def _load_pruned(self, path):
+        """Shrink the model to a checkpoint of this run and load it, with its pruning metadata."""
         checkpoint = read_checkpoint(path, self.device)
         load_into(self.model, checkpoint)
         self.pruning = checkpoint["pruning"]
         self.report["kept"] = self.pruning["widths"]
-        self.logger.info(set_color("resumed pruned model", "green") + f": {path}")
-        return True
 
     def _resume_finetune(self):
         summary = os.path.join(self.run_dir, "finetune.json")
         checkpoint = os.path.join(self.run_dir, "finetune.pth")
         if not (os.path.isfile(summary) and os.path.isfile(checkpoint)):
             return None
-        load_into(self.model, read_checkpoint(checkpoint, self.device))
+        self._load_pruned(checkpoint)
         self.saved_model_file = checkpoint
         with open(summary, encoding="utf-8") as f:
             done = json.load(f)
+        self._carry_over_report()
         self.logger.info(set_color("resumed fine-tuned model", "green") + f": {checkpoint}")
         return done["best_valid_score"], done["best_valid_result"]
+
+    def _carry_over_report(self):
+        """A resumed run reports what its reused phases recorded when they ran (their times
+        included); ``resumed`` tells that none of them ran in this process."""
+        path = os.path.join(self.run_dir, "report.json")
+        if not os.path.isfile(path):
+            return
+        with open(path, encoding="utf-8") as f:
+            previous = json.load(f)
+        for key in ("teacher_file", "selection_seconds", "finetune_seconds", "search_history",
+                    "search_best_epoch"):
+            if key in previous:
+                self.report[key] = previous[key]
+        if "teacher" in previous:
+            self.report["teacher"] = {**previous["teacher"], "cached": True}
+        self.report["resumed"] = True
 
     # ------------------------------------------------------------------------------ helpers
     def _reset_training_state(self, saved_model_file):
