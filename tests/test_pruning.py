@@ -8,7 +8,7 @@ from recbole.data.interaction import Interaction
 from torch import nn
 
 from recbole_gcnprune.model.gcn_prune_gan import EMBEDDING_GROUP, hidden_group
-from recbole_gcnprune.pruning.discriminator import ProfileDiscriminator, ranked_profiles
+from recbole_gcnprune.pruning.discriminator import ProfileDiscriminator, score_profiles
 from recbole_gcnprune.pruning.generator import (
     MaskGenerator,
     annealed_tau,
@@ -147,11 +147,11 @@ def test_generator_emits_logits_for_every_channel(linear_gcn):
     torch.testing.assert_close(torch.sigmoid(logits[EMBEDDING_GROUP]), torch.full((8,), 0.9))
 
 
-def test_discriminator_profiles_follow_teacher_order():
-    teacher = torch.tensor([[0.1, 0.9, 0.5]])
-    student = torch.tensor([[0.3, 0.2, 0.1]])
-    real, fake = ranked_profiles(teacher, student)
-    assert (real[0, :-1] >= real[0, 1:]).all()
-    # student scores in teacher order (items 1, 2, 0): 0.2, 0.1, 0.3
-    torch.testing.assert_close(torch.argsort(fake, descending=True), torch.tensor([[2, 0, 1]]))
-    assert ProfileDiscriminator(3)(real).shape == (1,)
+def test_discriminator_sees_both_sides_built_alike():
+    teacher = torch.tensor([[0.1, 0.9, 0.5], [2.0, -1.0, 0.0]])
+    real, fake = score_profiles(teacher, 3.0 * teacher - 1.0)
+    torch.testing.assert_close(real, fake)  # a student ranking as the teacher is indistinguishable
+    # columns stay in the sampled order: a real profile is not sorted by construction
+    torch.testing.assert_close(torch.argsort(real, dim=1), torch.argsort(teacher, dim=1))
+    assert not (real[:, :-1] >= real[:, 1:]).all()
+    assert ProfileDiscriminator(3)(real).shape == (2,)

@@ -121,8 +121,9 @@ def header(meta, rows):
         "- Metrics: test set, with the best-validation checkpoint. Params: parameter elements "
         "(buffers excluded). Checkpoint: bytes of the final model's state_dict. Full-sort: median "
         "ms to score 1,000 users against all items, propagation included. Train time: wall time "
-        "of trainer.fit (validation included), plus, for a pruned row that reused the cached "
-        "dense teacher, that teacher's training time."
+        "of trainer.fit (validation included), plus the recorded training time of every phase a "
+        "GCNPruneGAN row reused (the cached dense teacher; selection and fine-tuning of a "
+        "resumed run), so each row counts the full cost of producing its model."
     )
     return lines
 

@@ -3,7 +3,8 @@
 Per training batch:
 1. the generator gives keep-logits; a Gumbel-sigmoid sample gives soft masks ``m_g``;
 2. the student (the teacher's weights, trained on) runs under ``m``;
-3. the discriminator learns teacher ranked profiles = real, student profiles = fake;
+3. the discriminator learns teacher score profiles = real, student profiles = fake
+   (see discriminator.py for why the profiles are not arranged in the teacher's order);
 4. generator + student minimise
    ``BPR + adv_weight * adv + distill_weight * KL(teacher || student) + budget_weight * budget``
    where ``adv`` asks the discriminator to call the student real, the KL is between softmaxes of
@@ -17,7 +18,7 @@ from logging import getLogger
 import torch
 import torch.nn.functional as F
 
-from recbole_gcnprune.pruning.discriminator import ProfileDiscriminator, ranked_profiles
+from recbole_gcnprune.pruning.discriminator import ProfileDiscriminator, score_profiles
 from recbole_gcnprune.pruning.distill import RankingDistillation, profile_kl
 from recbole_gcnprune.pruning.generator import (
     MaskGenerator,
@@ -104,7 +105,7 @@ class AdversarialMaskSearch:
             user_all, item_all, user,
             interaction[self.student.ITEM_ID], interaction[self.student.NEG_ITEM_ID],
         ).sum()
-        real, fake = ranked_profiles(*self.distillation.profiles(user, user_all, item_all))
+        real, fake = score_profiles(*self.distillation.profiles(user, user_all, item_all))
 
         d_loss = self._discriminator_step(real, fake)
         adv = F.binary_cross_entropy_with_logits(
