@@ -32,7 +32,8 @@ from recbole_gcnprune.quick_start import (  # noqa: E402
     run_recbole_prune,
 )
 
-CRITERIA = ("gan", "magnitude", "taylor", "random", "train_small")
+CRITERIA = ("gan", "magnitude", "taylor", "random", "train_small", "distill_small")
+DEFAULT_CRITERIA = CRITERIA[:5]
 METRICS = ("ndcg@10", "ndcg@20", "recall@20", "hit@20", "mrr@20")
 
 
@@ -41,7 +42,8 @@ def parse_args(argv):
     p.add_argument("--dataset", default="ml-100k")
     p.add_argument("--seeds", default="2020")
     p.add_argument("--prune-ratios", default="0.75,0.9")
-    p.add_argument("--criteria", default=",".join(CRITERIA))
+    p.add_argument("--criteria", default=",".join(DEFAULT_CRITERIA),
+                   help=f"comma-separated, from {','.join(CRITERIA)}")
     p.add_argument("--config-files", nargs="*", default=None)
     p.add_argument("--set", nargs="*", default=[], help="extra config overrides key=value")
     p.add_argument("--work-dir", default="bench/.work")

@@ -52,7 +52,7 @@ def _non_negative_number(v):
     return isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0
 
 
-PRUNE_CRITERIA = ("gan", "magnitude", "taylor", "random", "train_small", "none")
+PRUNE_CRITERIA = ("gan", "magnitude", "taylor", "random", "train_small", "distill_small", "none")
 
 # key -> (is_valid, what a valid value is, an example fix)
 _RULES = {

@@ -11,7 +11,7 @@ from recbole_gcnprune.pruning.checkpoint import load_into, read_checkpoint
 from recbole_gcnprune.pruning.distill import RankingDistillation
 from recbole_gcnprune.trainer import GANPruneTrainer
 
-CRITERIA = ["gan", "magnitude", "taylor", "random", "train_small"]
+CRITERIA = ["gan", "magnitude", "taylor", "random", "train_small", "distill_small"]
 
 
 @pytest.fixture
@@ -136,7 +136,7 @@ def test_missing_teacher_checkpoint_is_a_one_line_config_error(make_config, make
 
 
 @pytest.mark.parametrize("criterion, distils", [("magnitude", True), ("gan", True),
-                                                ("train_small", False)])
+                                                ("train_small", False), ("distill_small", True)])
 def test_finetuning_distils_from_the_teacher_except_from_scratch(
         make_config, make_data, prune_dict, monkeypatch, criterion, distils):
     calls = []
@@ -175,3 +175,22 @@ def test_fine_tuning_resumed_after_selection_distils_from_the_reloaded_teacher(
     again.fit(loaders[0], loaders[1], saved=True)
     torch.testing.assert_close(again.teacher_embeddings, teacher)
     assert again.report["kept"] == trainer.report["kept"]
+
+
+def test_distill_small_starts_from_scratch_not_from_the_teacher(make_config, make_data, prune_dict,
+                                                                monkeypatch):
+    from recbole_gcnprune.pruning.surgery import prune_channels
+
+    pruned_weights = {}
+
+    def record(model, kept):
+        prune_channels(model, kept)
+        pruned_weights["user"] = model.user_embedding.weight.detach().clone()
+
+    monkeypatch.setattr("recbole_gcnprune.trainer.gan_prune_trainer.prune_channels", record)
+    monkeypatch.setattr(GANPruneTrainer, "_finetune", lambda self, *a: (0.0, {}))
+    _, loaders, _, trainer = build(make_config, make_data,
+                                   {**prune_dict, "prune_criterion": "distill_small"})
+    trainer.fit(loaders[0], loaders[1], saved=True)
+    assert trainer.teacher_embeddings is not None  # the teacher is there to distil from
+    assert not torch.equal(trainer.model.user_embedding.weight, pruned_weights["user"])

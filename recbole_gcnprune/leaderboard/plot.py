@@ -15,7 +15,8 @@ from matplotlib.figure import Figure
 from recbole_gcnprune.leaderboard.store import atomic_write_bytes
 
 METRIC = "ndcg@20"
-_MARKERS = {"none": "*", "magnitude": "s", "taylor": "^", "random": "X", "train_small": "D"}
+_MARKERS = {"none": "*", "magnitude": "s", "taylor": "^", "random": "X", "train_small": "D",
+           "distill_small": "d"}
 _EXTRA_MARKERS = "vP<>hp"
 _COLORS = ("C0", "C1", "C2", "C4", "C5", "C6", "C8", "C9")  # C3 is the pruning curve
 

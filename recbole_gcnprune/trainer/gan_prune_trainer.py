@@ -38,6 +38,7 @@ PRUNING_KEYS = (
     "n_items_sampled", "taylor_batches", "teacher_checkpoint", "finetune_distill_weight",
     "distill_top_items",
 )
+FROM_SCRATCH = ("train_small", "distill_small")  # the pruned widths, re-initialised
 RUNTIME_KEYS = (
     "checkpoint_dir", "show_progress", "state", "log_wandb", "wandb_project", "gpu_id",
     "use_gpu", "worker", "eval_batch_size", "single_spec", "local_rank", "device",
@@ -133,7 +134,9 @@ class GANPruneTrainer(Trainer):
 
     def _select(self, train_data, valid_data, verbose, show_progress):
         """Phase 1+2: teacher, then kept indices per group under the budget."""
-        if self.criterion == "train_small":
+        if self.criterion in FROM_SCRATCH:
+            if self._distills():  # distill_small: the teacher is the distillation target only
+                self._teacher(train_data, valid_data, verbose, show_progress)
             widths = kept_widths(self.model.channel_groups(), self.prune_ratio)
             return {name: list(range(width)) for name, width in widths.items()}
         self._teacher(train_data, valid_data, verbose, show_progress)
@@ -194,9 +197,9 @@ class GANPruneTrainer(Trainer):
         return score
 
     def _prune(self, kept):
-        """Phase 3: physical removal; train_small re-initialises the small model instead."""
+        """Phase 3: physical removal; train_small and distill_small re-initialise the small model."""
         prune_channels(self.model, kept)
-        if self.criterion == "train_small":
+        if self.criterion in FROM_SCRATCH:
             self.model._init_weights()
         self.pruning = {
             "criterion": self.criterion,
@@ -261,7 +264,9 @@ class GANPruneTrainer(Trainer):
 
     # ------------------------------------------------------------------------- distillation
     def _distills(self):
-        """Fine-tuning distils from the teacher for every criterion that starts from it."""
+        """Fine-tuning distils from the teacher for every criterion that starts from its weights,
+        and for distill_small (the small model from scratch, taught by the teacher); train_small
+        is the plain from-scratch reference."""
         return self.finetune_distill_weight > 0 and self.criterion not in ("train_small", "none")
 
     def _train_epoch(self, train_data, epoch_idx, loss_func=None, show_progress=False):
