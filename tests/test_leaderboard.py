@@ -269,3 +269,18 @@ def test_ray_path_on_a_local_instance(tiny, finished):
     local, remote = load_row(finished[0], "Pop", SEEDS[0]), load_row(output, "Pop", SEEDS[0])
     assert remote["test_result"] == local["test_result"]  # same split and config in the worker
     assert os.path.getsize(os.path.join(output, "leaderboard.png")) > 0
+
+
+def test_render_only_runs_nothing_and_lists_missing_rows(finished, tmp_path, monkeypatch):
+    output = str(tmp_path / "out")
+    shutil.copytree(finished[0], output)
+    monkeypatch.chdir(finished[2])
+    calls = count_calls(monkeypatch)
+    argv = ["--leaderboard", "--dataset=tiny", "--models", MODELS + ",BPR[embedding_size=4]",
+            "--seeds", ",".join(map(str, SEEDS)), "--output", output, "--render-only",
+            *SHARED, f"--data_path={finished[2]}"]
+    assert main(argv) == 0
+    assert calls == []
+    markdown = open(os.path.join(output, "leaderboard.md")).read()
+    assert "## Rows not run yet" in markdown and "BPR[embedding_size=4] seed" in markdown
+    assert "--render-only" not in markdown

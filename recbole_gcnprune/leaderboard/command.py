@@ -47,6 +47,9 @@ def build_parser():
     parser.add_argument("--ray-address", "--ray_address", default=None,
                         help="run rows as Ray tasks on this cluster (auto, HOST:PORT, "
                         "ray://HOST:PORT, or local for a fresh local instance)")
+    parser.add_argument("--render-only", action="store_true",
+                        help="write the files from the rows already finished; run nothing "
+                        "(the header keeps the command without this flag)")
     parser.add_argument("--ray-cpus-per-row", type=float, default=1.0,
                         help="CPUs each Ray row reserves (default: 1)")
     parser.add_argument("--ray-gpus-per-row", type=float, default=0.0,
@@ -55,7 +58,9 @@ def build_parser():
 
 
 def command_line(argv):
-    """The command as typed, for the markdown header."""
+    """The command as typed, for the markdown header (without ``--render-only``: the command
+    that runs the rows)."""
+    argv = [arg for arg in argv if arg != "--render-only"]
     prog = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "run_recbole_prune.py"
     prefix = ["python", prog] if prog.endswith(".py") else [prog]
     return shlex.join(prefix + list(argv))
@@ -77,7 +82,7 @@ def run_command(argv):
         output = args.output or os.path.join("results", "leaderboard", args.dataset)
         ray_options = {"num_cpus": args.ray_cpus_per_row, "num_gpus": args.ray_gpus_per_row}
         result = run_leaderboard(specs, seeds, settings, output, command_line(argv),
-                                 args.ray_address, ray_options)
+                                 args.ray_address, ray_options, render_only=args.render_only)
     except UserInputError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

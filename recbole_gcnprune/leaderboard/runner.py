@@ -94,19 +94,22 @@ class _Run:
 
 
 def run_leaderboard(specs, seeds, settings, output, command="", ray_address=None,
-                    ray_options=None, progress=print):
+                    ray_options=None, progress=print, render_only=False):
     """Run the missing rows of ``specs`` x ``seeds`` (locally, or on Ray when ``ray_address``
     is given) and render ``output/leaderboard.{md,csv,png}``.
 
     Returns a dict: ``summary`` (DataFrame), ``rows`` (finished rows, in plan order), ``failures``
     and ``paths`` of the files written. ``ray_options``: ``init_kwargs`` for ``ray.init`` and
-    ``num_cpus``/``num_gpus`` per row.
+    ``num_cpus``/``num_gpus`` per row. ``render_only`` runs nothing: the files show the finished
+    rows and list the others as not run.
     """
     checkpoint_dir = os.path.abspath(os.path.join(output, "checkpoints"))
     tasks = [make_task(spec, seed, settings, checkpoint_dir) for spec in specs for seed in seeds]
     meta = {"command": command, "seeds": list(seeds), "settings": settings,
             "versions": software_versions()}
     run = _Run(tasks, RowStore(output), meta, progress)
+    if render_only:
+        run.todo = []
     progress(f"{len(tasks) - len(run.todo)} of {len(tasks)} rows already finished in {output}; "
              f"{len(run.todo)} to run")
     check_specs(run.todo)
