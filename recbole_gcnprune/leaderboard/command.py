@@ -17,7 +17,7 @@ OURS = ",".join(
     ["GCNPruneGAN[prune_criterion=none]"]
     + [f"GCNPruneGAN[prune_criterion=gan,prune_ratio={r}]" for r in (0.5, 0.75, 0.9)]
     + [f"GCNPruneGAN[prune_criterion={c},prune_ratio=0.75]"
-       for c in ("magnitude", "taylor", "random", "train_small")]
+       for c in ("magnitude", "taylor", "random", "train_small", "distill_small")]
 )
 DEFAULT_MODELS = f"{BASELINES},{OURS}"
 DEFAULT_SEEDS = "2020,2021,2022"

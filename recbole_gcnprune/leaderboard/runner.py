@@ -108,10 +108,10 @@ def run_leaderboard(specs, seeds, settings, output, command="", ray_address=None
     meta = {"command": command, "seeds": list(seeds), "settings": settings,
             "versions": software_versions()}
     run = _Run(tasks, RowStore(output), meta, progress)
+    progress(f"{len(tasks) - len(run.todo)} of {len(tasks)} rows already finished in {output}; "
+             + ("rendering only, running none" if render_only else f"{len(run.todo)} to run"))
     if render_only:
         run.todo = []
-    progress(f"{len(tasks) - len(run.todo)} of {len(tasks)} rows already finished in {output}; "
-             f"{len(run.todo)} to run")
     check_specs(run.todo)
     if run.todo and ray_address:
         from recbole_gcnprune.leaderboard.ray_backend import run_on_ray
