@@ -161,3 +161,24 @@ def reset_peak_rss():
         return True
     except OSError:
         return False
+
+
+def add_backbone_args(parser):
+    """The dense backbone's flags, shared by the scripts that compare it with LightGCN."""
+    parser.add_argument("--embedding-size", type=int, default=64)
+    parser.add_argument("--n-layers", type=int, default=3)
+    parser.add_argument("--reg-weight", type=float, default=1e-5,
+                        help="RecBole's LightGCN.yaml value")
+    parser.add_argument("--learning-rate", type=float, default=0.001)
+    parser.add_argument("--batch-size", type=int, default=2048, help="train_batch_size")
+
+
+def backbone_config(args):
+    """Config keys of :func:`add_backbone_args`'s flags."""
+    return {
+        "embedding_size": args.embedding_size,
+        "n_layers": args.n_layers,
+        "reg_weight": args.reg_weight,
+        "learning_rate": args.learning_rate,
+        "train_batch_size": args.batch_size,
+    }

@@ -41,12 +41,7 @@ def parse_args(argv):
     p.add_argument("--models", nargs="+", default=[BASELINE, OURS],
                    help="first is the baseline the gap is measured against")
     p.add_argument("--dataset", default="ml-100k")
-    p.add_argument("--embedding-size", type=int, default=64)
-    p.add_argument("--n-layers", type=int, default=3)
-    p.add_argument("--reg-weight", type=float, default=1e-5,
-                   help="RecBole's LightGCN.yaml value")
-    p.add_argument("--learning-rate", type=float, default=0.001)
-    p.add_argument("--batch-size", type=int, default=2048, help="train_batch_size")
+    common.add_backbone_args(p)
     p.add_argument("--epochs", type=int, default=400)
     p.add_argument("--eval-step", type=int, default=5)
     p.add_argument("--stopping-step", type=int, default=10)
@@ -65,11 +60,7 @@ def parse_args(argv):
 def config_dict(args, model, seed):
     d = {
         "seed": seed,
-        "embedding_size": args.embedding_size,
-        "n_layers": args.n_layers,
-        "reg_weight": args.reg_weight,
-        "learning_rate": args.learning_rate,
-        "train_batch_size": args.batch_size,
+        **common.backbone_config(args),
         "epochs": args.epochs,
         "eval_step": args.eval_step,
         "stopping_step": args.stopping_step,

@@ -43,12 +43,7 @@ def parse_args(argv):
     )
     p.add_argument("--dataset", default="ml-100k")
     p.add_argument("--seed", type=int, default=2020)
-    p.add_argument("--embedding-size", type=int, default=64)
-    p.add_argument("--n-layers", type=int, default=3)
-    p.add_argument("--reg-weight", type=float, default=1e-5,
-                   help="RecBole's LightGCN.yaml value")
-    p.add_argument("--learning-rate", type=float, default=0.001)
-    p.add_argument("--batch-size", type=int, default=2048, help="train_batch_size")
+    common.add_backbone_args(p)
     p.add_argument("--warmup", type=int, default=1, help="untimed epochs per model")
     p.add_argument("--timed-epochs", type=int, default=5, help="timed epochs per model")
     p.add_argument("--eval-repeats", type=int, default=3,
@@ -67,11 +62,7 @@ def parse_args(argv):
 def config_dict(args, model):
     d = {
         "seed": args.seed,
-        "embedding_size": args.embedding_size,
-        "n_layers": args.n_layers,
-        "reg_weight": args.reg_weight,
-        "learning_rate": args.learning_rate,
-        "train_batch_size": args.batch_size,
+        **common.backbone_config(args),
         "show_progress": False,
         "state": "WARNING",
     }
