@@ -105,13 +105,14 @@ class AdversarialMaskSearch:
             user_all, item_all, user,
             interaction[self.student.ITEM_ID], interaction[self.student.NEG_ITEM_ID],
         ).sum()
-        real, fake = score_profiles(*self.distillation.profiles(user, user_all, item_all))
+        teacher_profiles, student_profiles = self.distillation.profiles(user, user_all, item_all)
+        real, fake = score_profiles(teacher_profiles, student_profiles)
 
         d_loss = self._discriminator_step(real, fake)
         adv = F.binary_cross_entropy_with_logits(
             self.discriminator(fake), torch.ones(fake.shape[0], device=fake.device)
         )
-        distill = profile_kl(real, fake)
+        distill = profile_kl(teacher_profiles, student_profiles)  # standardises them itself
         budget = sum(
             (torch.sigmoid(v).mean() - s.keep_fraction) ** 2 for v in logits.values()
         )
