@@ -30,6 +30,7 @@ from recbole_gcnprune.quick_start import (  # noqa: E402
     build_model_and_trainer,
     load_data,
     run_recbole_prune,
+    split_seed,
 )
 
 CRITERIA = ("gan", "magnitude", "taylor", "random", "train_small", "distill_small")
@@ -41,6 +42,9 @@ def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--dataset", default="ml-100k")
     p.add_argument("--seeds", default="2020")
+    p.add_argument("--split-seed", type=int, default=2020,
+                   help="seed of the data split, the same for every training seed (as the "
+                        "leaderboard's --split-seed, so both share their runs)")
     p.add_argument("--prune-ratios", default="0.75,0.9")
     p.add_argument("--criteria", default=",".join(DEFAULT_CRITERIA),
                    help=f"comma-separated, from {','.join(CRITERIA)}")
@@ -69,14 +73,14 @@ def overrides(args):
 
 def run_row(args, seed, ratio, criterion):
     """Prune + fine-tune + test one (seed, ratio, criterion); cached as JSON."""
-    path = os.path.join(args.work_dir, args.dataset, f"row-{seed}-{ratio}-{criterion}.json")
+    path = os.path.join(args.work_dir, args.dataset, f"row-{seed}-split{args.split_seed}-{ratio}-{criterion}.json")
     if os.path.isfile(path):
         with open(path) as f:
             return json.load(f)
     if args.render_only:
         return None
     start = time.time()
-    config_dict = {"seed": seed, "split_seed": seed, "prune_ratio": ratio,
+    config_dict = {"seed": seed, "split_seed": args.split_seed, "prune_ratio": ratio,
                    "prune_criterion": criterion, "checkpoint_dir": checkpoint_dir(args),
                    **overrides(args)}
     result = run_recbole_prune("GCNPruneGAN", args.dataset, args.config_files, config_dict)
@@ -101,17 +105,17 @@ def checkpoint_dir(args):
 def seeded_data(config):
     """RecBole's loaders with the split drawn as run_recbole_prune draws it (seeded first:
     an unseeded RS split would put training items of the teacher into the test set)."""
-    init_seed(config["seed"], config["reproducibility"])
+    init_seed(split_seed(config), config["reproducibility"])
     return load_data(config)
 
 
 def dense_row(args, seed, teacher_file):
     """The dense teacher's test metrics and full-sort speed vs its pruned rows."""
-    path = os.path.join(args.work_dir, args.dataset, f"dense-{seed}.json")
+    path = os.path.join(args.work_dir, args.dataset, f"dense-{seed}-split{args.split_seed}.json")
     if os.path.isfile(path):
         return json.load(open(path))
     config = Config("GCNPruneGAN", args.dataset, args.config_files,
-                    {"seed": seed, "split_seed": seed, "prune_criterion": "none", **overrides(args)})
+                    {"seed": seed, "split_seed": args.split_seed, "prune_criterion": "none", **overrides(args)})
     _, (train, _valid, test) = seeded_data(config)
     model, trainer = build_model_and_trainer(config, train)
     load_into(model, read_checkpoint(teacher_file))
@@ -125,7 +129,7 @@ def dense_row(args, seed, teacher_file):
 def throughput(args, seed, rows, teacher_file):
     """ms per 1,000 users, dense teacher vs each pruned model, interleaved, median of 7."""
     config = Config("GCNPruneGAN", args.dataset, args.config_files,
-                    {"seed": seed, "split_seed": seed, "prune_criterion": "none", **overrides(args)})
+                    {"seed": seed, "split_seed": args.split_seed, "prune_criterion": "none", **overrides(args)})
     _, (train, _valid, test) = seeded_data(config)
     dense, _ = build_model_and_trainer(config, train)
     load_into(dense, read_checkpoint(teacher_file))
@@ -159,38 +163,48 @@ def mean_std(values):
     return statistics.mean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
 
 
+def metric_cells(rows):
+    return " | ".join("%.4f ± %.4f" % mean_std([r["test"][m] for r in rows]) for m in METRICS)
+
+
+def share_of_dense(rows, dense_ndcg):
+    """Mean over the rows' seeds of NDCG@20 / the same seed's dense NDCG@20, in %."""
+    return 100 * statistics.mean(r["test"]["ndcg@20"] / dense_ndcg[r["seed"]] for r in rows)
+
+
+def speed_cells(ms, dense_ms):
+    """Throughput is measured on the first seed only; '-' where that seed lacks the row."""
+    return f"{ms:.1f} | {dense_ms / ms:.2f}x" if ms and dense_ms else "- | -"
+
+
 def render(args, dense_rows, rows, speed, command):
     lines = [f"# Pruning criteria on {args.dataset}", "",
              f"Command: `{command}`  ", f"Date: {time.strftime('%Y-%m-%d %H:%M')}  ",
              f"Host: {platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}  ",
-             f"Seeds: {args.seeds}; overrides: {overrides(args) or 'none'}; "
-             f"config files: {args.config_files or 'none'}", ""]
-    dense_ndcg = mean_std([r["test"]["ndcg@20"] for r in dense_rows])
-    lines += ["| model | kept | params | " + " | ".join(METRICS) +
-              " | % of dense NDCG@20 | full-sort ms/1k users | speed-up |"
-              " pipeline / dense training time |",
-              "|---|---|---|" + "---|" * len(METRICS) + "---|---|---|---|"]
+             f"Seeds: {args.seeds}; split seed: {args.split_seed}; "
+             f"overrides: {overrides(args) or 'none'}; config files: {args.config_files or 'none'}",
+             "", "| model | kept | seeds | params | " + " | ".join(METRICS) +
+             " | % of dense NDCG@20 | full-sort ms/1k users | speed-up |"
+             " pipeline / dense training time |",
+             "|---|---|---|---|" + "---|" * len(METRICS) + "---|---|---|---|"]
+    dense_ndcg = {r["seed"]: r["test"]["ndcg@20"] for r in dense_rows}
     dense_ms = speed.get("dense")
-    cells = " | ".join("%.4f ± %.4f" % mean_std([r["test"][m] for r in dense_rows])
-                       for m in METRICS)
-    lines.append(f"| dense teacher | 100% | {dense_rows[0]['parameters']:,} | {cells} | 100.0 | "
-                 f"{dense_ms:.1f} | 1.00x | - |" if dense_ms else "")
+    lines.append(f"| dense teacher | 100% | {len(dense_rows)} | {dense_rows[0]['parameters']:,} | "
+                 f"{metric_cells(dense_rows)} | 100.0 | {speed_cells(dense_ms, dense_ms)} | - |")
+    teacher_seconds = {r["seed"]: r["teacher_train_seconds"] for r in rows
+                       if r["teacher_train_seconds"]}
     for ratio in sorted({r["prune_ratio"] for r in rows}):
         for criterion in CRITERIA:
             sel = [r for r in rows if r["prune_ratio"] == ratio and r["criterion"] == criterion]
             if not sel:
                 continue
-            cells = " | ".join("%.4f ± %.4f" % mean_std([r["test"][m] for r in sel])
-                               for m in METRICS)
-            share = 100 * statistics.mean(r["test"]["ndcg@20"] for r in sel) / dense_ndcg[0]
-            ms = speed.get((ratio, criterion))
-            teacher_seconds = {r["seed"]: r["teacher_train_seconds"] for r in rows
-                               if r["teacher_train_seconds"]}
             ratios = [x for x in (pipeline_ratio(r, teacher_seconds.get(r["seed"])) for r in sel)
                       if x is not None]
             wall = f"{statistics.mean(ratios):.2f}x" if ratios else "-"
-            lines.append(f"| {criterion} | {1 - ratio:.0%} | {sel[0]['parameters']:,} | {cells} |"
-                         f" {share:.1f} | {ms:.1f} | {dense_ms / ms:.2f}x | {wall} |")
+            lines.append(f"| {criterion} | {1 - ratio:.0%} | {len(sel)} | "
+                         f"{sel[0]['parameters']:,} | {metric_cells(sel)} | "
+                         f"{share_of_dense(sel, dense_ndcg):.1f} | "
+                         f"{speed_cells(speed.get((ratio, criterion)), dense_ms)} | {wall} |")
     return "\n".join(lines) + "\n"
 
 

@@ -22,6 +22,14 @@ def load_data(config):
     return dataset, data_preparation(config, dataset)
 
 
+def split_seed(config):
+    """The seed the data split is drawn under: ``split_seed`` when set, else ``seed``.
+
+    A fixed ``split_seed`` with several ``seed``s varies the training only, on one split.
+    """
+    return config["seed"] if config["split_seed"] is None else config["split_seed"]
+
+
 def build_model_and_trainer(config, train_data):
     """Instantiate the model (seeded as RecBole does) and its trainer."""
     init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
@@ -45,7 +53,7 @@ def run_recbole_prune(
     """
     config = Config(model, dataset, config_file_list, config_dict)
     ensure_dataset_files(config)
-    init_seed(config["seed"], config["reproducibility"])
+    init_seed(split_seed(config), config["reproducibility"])
     init_logger(config)
     logger = getLogger()
     logger.info(config)
