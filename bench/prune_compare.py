@@ -23,10 +23,10 @@ from recbole.utils import init_seed
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench import common
-from recbole_gcnprune.config import Config  # noqa: E402
-from recbole_gcnprune.measure import full_sort_ms_per_1000_users  # noqa: E402
-from recbole_gcnprune.pruning.checkpoint import load_into, read_checkpoint  # noqa: E402
-from recbole_gcnprune.quick_start import (  # noqa: E402
+from recbole_gcnprune.config import Config
+from recbole_gcnprune.measure import full_sort_ms_per_1000_users
+from recbole_gcnprune.pruning.checkpoint import load_into, read_checkpoint
+from recbole_gcnprune.quick_start import (
     build_model_and_trainer,
     load_data,
     run_recbole_prune,

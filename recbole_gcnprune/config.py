@@ -68,6 +68,8 @@ _RULES = {
     ),
     "prune_criterion": (lambda v: v in PRUNE_CRITERIA, f"one of {', '.join(PRUNE_CRITERIA)}",
                         "--prune_criterion=gan"),
+    "prune_rotation": (lambda v: v in ("pca", "none"), "one of pca, none",
+                       "--prune_rotation=pca"),
     "adv_weight": (_non_negative_number, "a number >= 0", "--adv_weight=0.1"),
     "distill_weight": (_non_negative_number, "a number >= 0", "--distill_weight=1.0"),
     "finetune_distill_weight": (_non_negative_number, "a number >= 0",

@@ -10,11 +10,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 REPO_ROOT = Path(__file__).absolute().parents[1]
 
 # RecBole's own ``Trainer._save_checkpoint``, captured before anything builds our Config (which
 # calls ``compat.apply()`` and replaces it); tests/test_compat.py uses it to show the failure.
+from recbole.data.interaction import Interaction
 from recbole.trainer.trainer import Trainer as _RecBoleTrainer
 
 RECBOLE_SAVE_CHECKPOINT = _RecBoleTrainer._save_checkpoint
@@ -144,3 +146,26 @@ def tiny_gcn(small_model_dict):
     init_seed(config["seed"], config["reproducibility"])
     model = GCNPruneGAN(config, loaders[0]._dataset)
     return config, dataset, loaders, model
+
+
+@pytest.fixture
+def linear_gcn(make_config, make_data, small_model_dict):
+    """GCNPruneGAN (width 8, 2 layers, bottlenecks of 4) with every weight non-zero."""
+    from recbole_gcnprune.model import GCNPruneGAN
+
+    config = make_config("GCNPruneGAN", {**small_model_dict, "layer_transform": "linear"})
+    _, (train, _, _) = make_data(config)
+    torch.manual_seed(0)
+    model = GCNPruneGAN(config, train._dataset)
+    with torch.no_grad():
+        for transform in model.transforms:
+            transform.up.weight.normal_(0, 0.3)
+            transform.up.bias.normal_(0, 0.1)
+    return model.eval()
+
+
+def all_scores(model):
+    """Full-sort scores of every real user (RecBole's id 0 is padding) against every item."""
+    users = Interaction({model.USER_ID: torch.arange(1, model.n_users)})
+    with torch.no_grad():
+        return model.full_sort_predict(users).view(model.n_users - 1, -1)

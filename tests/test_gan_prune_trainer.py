@@ -194,3 +194,41 @@ def test_distill_small_starts_from_scratch_not_from_the_teacher(make_config, mak
     trainer.fit(loaders[0], loaders[1], saved=True)
     assert trainer.teacher_embeddings is not None  # the teacher is there to distil from
     assert not torch.equal(trainer.model.user_embedding.weight, pruned_weights["user"])
+
+
+@pytest.mark.parametrize("criterion", ["gan", "magnitude"])
+def test_selection_happens_in_the_teachers_principal_basis(make_config, make_data, prune_dict,
+                                                           monkeypatch, criterion):
+    monkeypatch.setattr(GANPruneTrainer, "_finetune", lambda self, *a: (0.0, {}))
+    _, loaders, _, trainer = build(make_config, make_data,
+                                   {**prune_dict, "prune_criterion": criterion})
+    trainer.fit(loaders[0], loaders[1], saved=True)
+    shares = trainer.report["rotation"]["channel_energy"]
+    assert len(shares) == 8 and all(a >= b for a, b in zip(shares, shares[1:]))
+
+
+def test_no_rotation_when_switched_off_or_trained_from_scratch(make_config, make_data, prune_dict,
+                                                              monkeypatch):
+    monkeypatch.setattr(GANPruneTrainer, "_finetune", lambda self, *a: (0.0, {}))
+    for overrides in ({"prune_criterion": "magnitude", "prune_rotation": "none"},
+                      {"prune_criterion": "train_small"}):
+        _, loaders, _, trainer = build(make_config, make_data, {**prune_dict, **overrides})
+        trainer.fit(loaders[0], loaders[1], saved=True)
+        assert "rotation" not in trainer.report
+
+
+def test_from_scratch_runs_share_a_folder_whatever_the_rotation(make_config, make_data,
+                                                                prune_dict):
+    def run_dir(criterion, rotation):
+        config_dict = {**prune_dict, "prune_criterion": criterion, "prune_rotation": rotation}
+        return build(make_config, make_data, config_dict)[3].run_dir
+
+    assert run_dir("train_small", "pca") == run_dir("train_small", "none")
+    assert run_dir("magnitude", "pca") != run_dir("magnitude", "none")
+
+
+def test_unknown_rotation_is_a_one_line_config_error(make_config, prune_dict):
+    from recbole_gcnprune.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"prune_rotation='svd'.*one of pca, none"):
+        make_config("GCNPruneGAN", {**prune_dict, "prune_rotation": "svd"})

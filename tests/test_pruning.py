@@ -4,7 +4,7 @@ import copy
 
 import pytest
 import torch
-from recbole.data.interaction import Interaction
+from conftest import all_scores
 from torch import nn
 
 from recbole_gcnprune.model.gcn_prune_gan import EMBEDDING_GROUP, hidden_group
@@ -21,28 +21,6 @@ from recbole_gcnprune.pruning.report import full_sort_flops
 from recbole_gcnprune.pruning.surgery import prune_channels, prune_to_widths
 
 KEPT = {EMBEDDING_GROUP: [0, 2, 5], hidden_group(0): [1, 3], hidden_group(1): [0]}
-
-
-@pytest.fixture
-def linear_gcn(make_config, make_data, small_model_dict):
-    """GCNPruneGAN (width 8, 2 layers, bottlenecks of 4) with every weight non-zero."""
-    from recbole_gcnprune.model import GCNPruneGAN
-
-    config = make_config("GCNPruneGAN", {**small_model_dict, "layer_transform": "linear"})
-    _, (train, _, _) = make_data(config)
-    torch.manual_seed(0)
-    model = GCNPruneGAN(config, train._dataset)
-    with torch.no_grad():
-        for transform in model.transforms:
-            transform.up.weight.normal_(0, 0.3)
-            transform.up.bias.normal_(0, 0.1)
-    return model.eval()
-
-
-def all_scores(model):
-    users = Interaction({model.USER_ID: torch.arange(1, model.n_users)})
-    with torch.no_grad():
-        return model.full_sort_predict(users).view(model.n_users - 1, -1)
 
 
 def hard_masks(model, kept):

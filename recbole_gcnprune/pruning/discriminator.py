@@ -14,7 +14,6 @@ sortedness test within 3 epochs (loss ~0.01 on Book-Crossing), the adversarial t
 the rest of the objective and its gradient only repeated the distillation term's.
 """
 
-import torch
 from torch import nn
 
 from recbole_gcnprune.pruning.distill import standardise

@@ -19,6 +19,7 @@ from recbole.utils import set_color
 
 from recbole_gcnprune.compat import atomic_torch_save, plain_config
 from recbole_gcnprune.errors import ConfigError
+from recbole_gcnprune.model.gcn_prune_gan import EMBEDDING_GROUP
 from recbole_gcnprune.pruning.checkpoint import load_into, read_checkpoint
 from recbole_gcnprune.pruning.distill import RankingDistillation
 from recbole_gcnprune.pruning.gan_search import AdversarialMaskSearch, SearchSettings
@@ -30,13 +31,14 @@ from recbole_gcnprune.pruning.importance import (
     TaylorImportance,
 )
 from recbole_gcnprune.pruning.report import size_report
+from recbole_gcnprune.pruning.rotation import rotate_to_principal_basis
 from recbole_gcnprune.pruning.surgery import prune_channels
 
 PRUNING_KEYS = (
     "prune_criterion", "prune_ratio", "search_epochs", "adv_weight", "distill_weight",
     "budget_weight", "generator_lr", "discriminator_lr", "tau_start", "tau_end",
     "n_items_sampled", "taylor_batches", "teacher_checkpoint", "finetune_distill_weight",
-    "distill_top_items",
+    "distill_top_items", "prune_rotation",
 )
 FROM_SCRATCH = ("train_small", "distill_small")  # the pruned widths, re-initialised
 RUNTIME_KEYS = (
@@ -70,6 +72,7 @@ class GANPruneTrainer(Trainer):
         super().__init__(config, model)
         self.criterion = config["prune_criterion"]
         self.prune_ratio = config["prune_ratio"]
+        self.prune_rotation = config["prune_rotation"]
         self.teacher_checkpoint = config["teacher_checkpoint"]
         self.taylor_batches = config["taylor_batches"]
         self.finetune_distill_weight = config["finetune_distill_weight"]
@@ -93,7 +96,10 @@ class GANPruneTrainer(Trainer):
         self.teacher_file = os.path.join(
             base, "teachers", f"{name}-{config_key(config, PRUNING_KEYS + RUNTIME_KEYS)}.pth"
         )
-        self.run_dir = os.path.join(base, "runs", f"{name}-{config_key(config, RUNTIME_KEYS)}")
+        # the rotation never reaches a model trained from scratch: such runs share one folder
+        unused = ("prune_rotation",) if self.criterion in FROM_SCRATCH else ()
+        self.run_dir = os.path.join(base, "runs",
+                                    f"{name}-{config_key(config, RUNTIME_KEYS + unused)}")
         self.pruning = None
         self.teacher_embeddings = None
         self.distillation = None
@@ -141,10 +147,18 @@ class GANPruneTrainer(Trainer):
             return {name: list(range(width)) for name, width in widths.items()}
         self._teacher(train_data, valid_data, verbose, show_progress)
         start = time()
+        if self.prune_rotation == "pca":
+            self._rotate_teacher()
         scores = self._importance(train_data, valid_data)(self.model, self.model.channel_groups())
         kept = select_channels(self.model.channel_groups(), scores, self.prune_ratio)
         self.report["selection_seconds"] = time() - start
         return kept
+
+    def _rotate_teacher(self):
+        """Principal-basis rotation of the embedding channels. The function is unchanged, so the
+        teacher's captured embeddings (used through their dot products only) stay as they are."""
+        shares = rotate_to_principal_basis(self.model, EMBEDDING_GROUP, *self.teacher_embeddings)
+        self.report["rotation"] = {"basis": "pca", "channel_energy": [round(s, 6) for s in shares]}
 
     def _importance(self, train_data, valid_data):
         if self.criterion == "magnitude":
