@@ -1,4 +1,5 @@
-"""GANPruneTrainer: teacher -> channel selection -> physical pruning -> fine-tuning.
+"""GANPruneTrainer: teacher -> principal-basis rotation -> channel selection -> physical pruning
+-> fine-tuning.
 
 Each phase is one short method on top of RecBole's ``Trainer``; training and early stopping are
 RecBole's own ``fit`` (called through ``super()``), once for the teacher and once for the
