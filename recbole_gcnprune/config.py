@@ -70,6 +70,8 @@ _RULES = {
                         "--prune_criterion=gan"),
     "prune_rotation": (lambda v: v in ("pca", "none"), "one of pca, none",
                        "--prune_rotation=pca"),
+    "inherit_weight": (lambda v: _non_negative_number(v) and v <= 1, "a number in [0, 1]",
+                       "--inherit_weight=1.0"),
     "adv_weight": (_non_negative_number, "a number >= 0", "--adv_weight=0.1"),
     "distill_weight": (_non_negative_number, "a number >= 0", "--distill_weight=1.0"),
     "finetune_distill_weight": (_non_negative_number, "a number >= 0",

@@ -232,3 +232,32 @@ def test_unknown_rotation_is_a_one_line_config_error(make_config, prune_dict):
 
     with pytest.raises(ConfigError, match=r"prune_rotation='svd'.*one of pca, none"):
         make_config("GCNPruneGAN", {**prune_dict, "prune_rotation": "svd"})
+
+
+def test_shrink_and_perturb_mixes_inherited_and_fresh_weights(make_config, make_data, prune_dict,
+                                                              monkeypatch):
+    _, _, model, trainer = build(make_config, make_data, {**prune_dict, "inherit_weight": 0.25})
+    inherited = model.user_embedding.weight.detach().clone()
+    monkeypatch.setattr(model, "_init_weights", lambda: model.user_embedding.weight.fill_(2.0))
+    trainer._shrink_and_perturb()
+    torch.testing.assert_close(model.user_embedding.weight.detach(), 0.25 * inherited + 0.75 * 2.0)
+
+
+@pytest.mark.parametrize(("criterion", "inherit_weight", "shrinks"), [
+    ("magnitude", 0.5, True), ("magnitude", 1.0, False), ("distill_small", 0.5, False)])
+def test_only_inherited_weights_are_shrunk(make_config, make_data, prune_dict, monkeypatch,
+                                           criterion, inherit_weight, shrinks):
+    calls = []
+    monkeypatch.setattr(GANPruneTrainer, "_shrink_and_perturb", lambda self: calls.append(1))
+    monkeypatch.setattr(GANPruneTrainer, "_finetune", lambda self, *a: (0.0, {}))
+    config_dict = {**prune_dict, "prune_criterion": criterion, "inherit_weight": inherit_weight}
+    _, loaders, _, trainer = build(make_config, make_data, config_dict)
+    trainer.fit(loaders[0], loaders[1], saved=True)
+    assert calls == ([1] if shrinks else [])
+
+
+def test_inherit_weight_outside_zero_one_is_a_config_error(make_config, prune_dict):
+    from recbole_gcnprune.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"inherit_weight=1.5.*in \[0, 1\]"):
+        make_config("GCNPruneGAN", {**prune_dict, "inherit_weight": 1.5})

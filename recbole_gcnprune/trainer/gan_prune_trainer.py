@@ -39,7 +39,7 @@ PRUNING_KEYS = (
     "prune_criterion", "prune_ratio", "search_epochs", "adv_weight", "distill_weight",
     "budget_weight", "generator_lr", "discriminator_lr", "tau_start", "tau_end",
     "n_items_sampled", "taylor_batches", "teacher_checkpoint", "finetune_distill_weight",
-    "distill_top_items", "prune_rotation",
+    "distill_top_items", "prune_rotation", "inherit_weight",
 )
 FROM_SCRATCH = ("train_small", "distill_small")  # the pruned widths, re-initialised
 RUNTIME_KEYS = (
@@ -74,6 +74,8 @@ class GANPruneTrainer(Trainer):
         self.criterion = config["prune_criterion"]
         self.prune_ratio = config["prune_ratio"]
         self.prune_rotation = config["prune_rotation"]
+        # absent from the yaml on purpose: runs that do not set it keep their cached folders
+        self.inherit_weight = 1.0 if config["inherit_weight"] is None else config["inherit_weight"]
         self.teacher_checkpoint = config["teacher_checkpoint"]
         self.taylor_batches = config["taylor_batches"]
         self.finetune_distill_weight = config["finetune_distill_weight"]
@@ -216,6 +218,8 @@ class GANPruneTrainer(Trainer):
         prune_channels(self.model, kept)
         if self.criterion in FROM_SCRATCH:
             self.model._init_weights()
+        elif self.inherit_weight < 1:
+            self._shrink_and_perturb()
         self.pruning = {
             "criterion": self.criterion,
             "prune_ratio": self.prune_ratio,
@@ -228,6 +232,17 @@ class GANPruneTrainer(Trainer):
             {"state_dict": self.model.state_dict(), "pruning": self.pruning},
             os.path.join(self.run_dir, "selection.pth"),
         )
+
+    @torch.no_grad()
+    def _shrink_and_perturb(self):
+        """Start fine-tuning from ``inherit_weight * inherited + (1 - inherit_weight) * fresh``
+        for every tensor a fresh model initialises (Ash & Adams, "On Warm-Starting Neural
+        Network Training", NeurIPS 2020: warm-started weights generalise worse than fresh ones;
+        shrinking them and adding fresh-init noise closes the gap)."""
+        inherited = {k: v.clone() for k, v in self.model.state_dict().items()}
+        self.model._init_weights()
+        for name, tensor in self.model.state_dict().items():
+            tensor.mul_(1 - self.inherit_weight).add_(inherited[name], alpha=self.inherit_weight)
 
     def _finetune(self, train_data, valid_data, verbose, saved, show_progress, callback_fn):
         """Phase 4: RecBole's fit on the pruned model, with a fresh optimiser and early stopping."""
