@@ -172,6 +172,17 @@ def share_of_dense(rows, dense_ndcg):
     return 100 * statistics.mean(r["test"]["ndcg@20"] / dense_ndcg[r["seed"]] for r in rows)
 
 
+def minus_gan(sel, rows):
+    """Paired difference of NDCG@20 to gan at the same ratio, over the seeds both have."""
+    gan = {(r["seed"], r["prune_ratio"]): r["test"]["ndcg@20"] for r in rows
+           if r["criterion"] == "gan"}
+    diffs = [r["test"]["ndcg@20"] - gan[(r["seed"], r["prune_ratio"])] for r in sel
+             if (r["seed"], r["prune_ratio"]) in gan]
+    if not diffs or sel[0]["criterion"] == "gan":
+        return "-"
+    return "%+.4f ± %.4f (%d)" % (*mean_std(diffs), len(diffs))
+
+
 def speed_cells(ms, dense_ms):
     """Throughput is measured on the first seed only; '-' where that seed lacks the row."""
     return f"{ms:.1f} | {dense_ms / ms:.2f}x" if ms and dense_ms else "- | -"
@@ -184,13 +195,13 @@ def render(args, dense_rows, rows, speed, command):
              f"Seeds: {args.seeds}; split seed: {args.split_seed}; "
              f"overrides: {overrides(args) or 'none'}; config files: {args.config_files or 'none'}",
              "", "| model | kept | seeds | params | " + " | ".join(METRICS) +
-             " | % of dense NDCG@20 | full-sort ms/1k users | speed-up |"
-             " pipeline / dense training time |",
-             "|---|---|---|---|" + "---|" * len(METRICS) + "---|---|---|---|"]
+             " | % of dense NDCG@20 | NDCG@20 minus gan's, same seeds | full-sort ms/1k users |"
+             " speed-up | pipeline / dense training time |",
+             "|---|---|---|---|" + "---|" * len(METRICS) + "---|---|---|---|---|"]
     dense_ndcg = {r["seed"]: r["test"]["ndcg@20"] for r in dense_rows}
     dense_ms = speed.get("dense")
     lines.append(f"| dense teacher | 100% | {len(dense_rows)} | {dense_rows[0]['parameters']:,} | "
-                 f"{metric_cells(dense_rows)} | 100.0 | {speed_cells(dense_ms, dense_ms)} | - |")
+                 f"{metric_cells(dense_rows)} | 100.0 | - | {speed_cells(dense_ms, dense_ms)} | - |")
     teacher_seconds = {r["seed"]: r["teacher_train_seconds"] for r in rows
                        if r["teacher_train_seconds"]}
     for ratio in sorted({r["prune_ratio"] for r in rows}):
@@ -203,7 +214,7 @@ def render(args, dense_rows, rows, speed, command):
             wall = f"{statistics.mean(ratios):.2f}x" if ratios else "-"
             lines.append(f"| {criterion} | {1 - ratio:.0%} | {len(sel)} | "
                          f"{sel[0]['parameters']:,} | {metric_cells(sel)} | "
-                         f"{share_of_dense(sel, dense_ndcg):.1f} | "
+                         f"{share_of_dense(sel, dense_ndcg):.1f} | {minus_gan(sel, rows)} | "
                          f"{speed_cells(speed.get((ratio, criterion)), dense_ms)} | {wall} |")
     return "\n".join(lines) + "\n"
 
