@@ -144,7 +144,7 @@ def run(args):
 
     from recbole_gcnprune.config import Config
     from recbole_gcnprune.data.bookcrossing import convert
-    from recbole_gcnprune.quick_start import load_data
+    from recbole_gcnprune.quick_start import load_data, split_seed
     from recbole_gcnprune.registry import get_model
 
     log, facts = [], {}
@@ -153,7 +153,7 @@ def run(args):
         with Phase(log, "convert dump"):
             facts["convert"] = convert(args.dump, os.path.dirname(inter)).summary()
     config = Config("GCNPruneGAN", "book-crossing", None, config_dict(args))
-    init_seed(config["seed"], config["reproducibility"])
+    init_seed(split_seed(config), config["reproducibility"])
     with Phase(log, "RecBole load + split"):
         dataset, (train_data, _, test_data) = load_data(config)
     with Phase(log, "build model (graph)"):

@@ -76,10 +76,10 @@ def build(args, model):
     from recbole.utils import init_seed
 
     from recbole_gcnprune.config import Config
-    from recbole_gcnprune.quick_start import build_model_and_trainer, load_data
+    from recbole_gcnprune.quick_start import build_model_and_trainer, load_data, split_seed
 
     config = Config(model, args.dataset, None, config_dict(args, model))
-    init_seed(config["seed"], config["reproducibility"])
+    init_seed(split_seed(config), config["reproducibility"])
     _, (train_data, valid_data, _test) = load_data(config)
     net, trainer = build_model_and_trainer(config, train_data)
     trainer.eval_collector.data_collect(train_data)

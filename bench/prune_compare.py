@@ -3,8 +3,11 @@
 For each seed, one dense teacher (trained once, cached, shared by every criterion and ratio) is
 pruned to each budget by each criterion, fine-tuned with the same early stopping, and tested with
 RecBole's evaluator. Rows are stored as they finish (resumable); the table reports mean and std
-over seeds, the share of the teacher's NDCG@20 kept, parameters, full-sort throughput of pruned
-vs dense (measured interleaved in one process), and pipeline vs dense-training wall time.
+over seeds (one data split, ``--split-seed``), the share of the teacher's NDCG@20 kept (per seed),
+each criterion's NDCG@20 minus gan's on the same seeds, parameters, full-sort throughput of
+pruned vs dense (measured interleaved in one process), and pipeline vs dense-training wall time.
+A work dir holds the rows of one setting: rows record their overrides and config files, and a
+row of other settings is refused rather than reused.
 
     python bench/prune_compare.py --dataset ml-100k --seeds 2020,2021,2022 --prune-ratios 0.75,0.9
 """
@@ -44,7 +47,8 @@ def parse_args(argv):
     p.add_argument("--seeds", default="2020")
     p.add_argument("--split-seed", type=int, default=2020,
                    help="seed of the data split, the same for every training seed (as the "
-                        "leaderboard's --split-seed, so both share their runs)")
+                        "leaderboard's --split-seed: with the same --checkpoint-dir, both "
+                        "share their runs)")
     p.add_argument("--prune-ratios", default="0.75,0.9")
     p.add_argument("--criteria", default=",".join(DEFAULT_CRITERIA),
                    help=f"comma-separated, from {','.join(CRITERIA)}")
@@ -76,7 +80,7 @@ def run_row(args, seed, ratio, criterion):
     path = os.path.join(args.work_dir, args.dataset, f"row-{seed}-split{args.split_seed}-{ratio}-{criterion}.json")
     if os.path.isfile(path):
         with open(path) as f:
-            return json.load(f)
+            return checked_settings(json.load(f), args, path)
     if args.render_only:
         return None
     start = time.time()
@@ -85,7 +89,7 @@ def run_row(args, seed, ratio, criterion):
                    **overrides(args)}
     result = run_recbole_prune("GCNPruneGAN", args.dataset, args.config_files, config_dict)
     report = result["report"]
-    row = {"seed": seed, "prune_ratio": ratio, "criterion": criterion,
+    row = {"seed": seed, "prune_ratio": ratio, "criterion": criterion, **settings(args),
            "test": {k: float(v) for k, v in result["test_result"].items()},
            "parameters": report["pruned"]["parameters"],
            "dense_parameters": report["dense"]["parameters"],
@@ -95,6 +99,19 @@ def run_row(args, seed, ratio, criterion):
            "checkpoint": os.path.join(report["run_dir"], "finetune.pth"),
            "teacher_file": report.get("teacher_file")}
     common.write_json(path, row)
+    return row
+
+
+def settings(args):
+    return {"overrides": overrides(args), "config_files": args.config_files or []}
+
+
+def checked_settings(row, args, path):
+    """``row`` if it was computed under this command's settings (rows written before settings
+    were recorded are taken as they are)."""
+    if "overrides" in row and {k: row[k] for k in settings(args)} != settings(args):
+        sys.exit(f"error: {path} was computed with {row['overrides']} and config files "
+                 f"{row['config_files']}, not {settings(args)}: use another --work-dir")
     return row
 
 
@@ -230,8 +247,11 @@ def main(argv=None):
         seed_rows = [row for row in seed_rows if row is not None]
         if not seed_rows:
             continue
+        teacher = next((r["teacher_file"] for r in seed_rows if r["teacher_file"]), None)
+        if teacher is None:  # train_small alone: no teacher of this seed to compare with
+            print(f"seed {seed}: no teacher-based row finished yet; its rows are left out")
+            continue
         rows += seed_rows
-        teacher = next(r["teacher_file"] for r in seed_rows if r["teacher_file"])
         dense_rows.append(dense_row(args, seed, teacher))
         if seed == seeds[0]:
             speed = throughput(args, seed, seed_rows, teacher)

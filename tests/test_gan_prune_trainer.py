@@ -196,15 +196,32 @@ def test_distill_small_starts_from_scratch_not_from_the_teacher(make_config, mak
     assert not torch.equal(trainer.model.user_embedding.weight, pruned_weights["user"])
 
 
-@pytest.mark.parametrize("criterion", ["gan", "magnitude"])
-def test_selection_happens_in_the_teachers_principal_basis(make_config, make_data, prune_dict,
-                                                           monkeypatch, criterion):
+def test_magnitude_prunes_the_teacher_rotated_into_its_principal_basis(
+        make_config, make_data, prune_dict, monkeypatch):
+    from recbole_gcnprune.pruning.rotation import principal_basis
+
     monkeypatch.setattr(GANPruneTrainer, "_finetune", lambda self, *a: (0.0, {}))
     _, loaders, _, trainer = build(make_config, make_data,
-                                   {**prune_dict, "prune_criterion": criterion})
+                                   {**prune_dict, "prune_criterion": "magnitude"})
     trainer.fit(loaders[0], loaders[1], saved=True)
+    teacher = read_checkpoint(trainer.report["teacher_file"])["state_dict"]
+    basis = principal_basis(*trainer.teacher_embeddings)
+    kept = trainer.pruning["kept"][EMBEDDING_GROUP]
+    expected = (teacher["user_embedding.weight"] @ basis)[:, kept]
+    torch.testing.assert_close(trainer.model.user_embedding.weight.detach(), expected)
     shares = trainer.report["rotation"]["channel_energy"]
     assert len(shares) == 8 and all(a >= b for a, b in zip(shares, shares[1:]))
+
+
+def test_a_resumed_selection_reports_its_rotation(make_config, make_data, prune_dict):
+    config_dict = {**prune_dict, "prune_criterion": "magnitude"}
+    _, loaders, _, trainer = build(make_config, make_data, config_dict)
+    trainer.fit(loaders[0], loaders[1], saved=True)
+    for name in ("finetune.json", "finetune.pth", "report.json"):
+        os.remove(os.path.join(trainer.run_dir, name))
+    _, loaders, _, again = build(make_config, make_data, config_dict)
+    again.fit(loaders[0], loaders[1], saved=True)
+    assert again.report["rotation"] == trainer.report["rotation"]
 
 
 def test_no_rotation_when_switched_off_or_trained_from_scratch(make_config, make_data, prune_dict,
@@ -241,6 +258,17 @@ def test_shrink_and_perturb_mixes_inherited_and_fresh_weights(make_config, make_
     monkeypatch.setattr(model, "_init_weights", lambda: model.user_embedding.weight.fill_(2.0))
     trainer._shrink_and_perturb()
     torch.testing.assert_close(model.user_embedding.weight.detach(), 0.25 * inherited + 0.75 * 2.0)
+
+
+def test_a_fresh_start_resets_the_bottlenecks_too(make_config, make_data, prune_dict):
+    _, _, model, trainer = build(make_config, make_data, {**prune_dict, "inherit_weight": 0.25})
+    up = model.transforms[0].up
+    with torch.no_grad():
+        up.weight.fill_(1.0)
+        up.bias.fill_(1.0)
+    trainer._shrink_and_perturb()  # a fresh bottleneck is the identity: up = 0
+    torch.testing.assert_close(up.weight.detach(), torch.full_like(up.weight, 0.25))
+    torch.testing.assert_close(up.bias.detach(), torch.full_like(up.bias, 0.25))
 
 
 @pytest.mark.parametrize(("criterion", "inherit_weight", "shrinks"), [

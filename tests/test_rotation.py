@@ -47,7 +47,7 @@ def test_principal_basis_is_orthogonal_and_ordered():
     assert torch.all(energy[:-1] >= energy[1:])
 
 
-def test_leading_channels_keep_more_of_the_scores_than_the_trained_basis(plain_gcn):
+def test_leading_channels_keep_more_of_the_scores_than_the_original_basis(plain_gcn):
     clone, shares = rotated(plain_gcn)
     assert sum(shares) == pytest.approx(1.0)
     assert all(a >= b for a, b in zip(shares, shares[1:]))

@@ -73,6 +73,8 @@ class GCNPruneGAN(GeneralRecommender):
         nn.init.xavier_uniform_(self.item_embedding.weight)
         for transform in self.transforms:
             transform.down.apply(xavier_uniform_initialization)
+            nn.init.zeros_(transform.up.weight)  # an untrained bottleneck is the identity
+            nn.init.zeros_(transform.up.bias)
 
     # ----------------------------------------------------------------- channel groups and masks
     def channel_groups(self):

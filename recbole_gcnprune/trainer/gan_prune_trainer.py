@@ -225,6 +225,7 @@ class GANPruneTrainer(Trainer):
             "prune_ratio": self.prune_ratio,
             "widths": {name: len(idx) for name, idx in kept.items()},
             "kept": kept,
+            "rotation": self.report.get("rotation"),
         }
         self.report["kept"] = self.pruning["widths"]
         self.logger.info(set_color("pruned", "green") + f": widths {self.pruning['widths']}")
@@ -329,6 +330,8 @@ class GANPruneTrainer(Trainer):
         load_into(self.model, checkpoint)
         self.pruning = checkpoint["pruning"]
         self.report["kept"] = self.pruning["widths"]
+        if self.pruning.get("rotation"):
+            self.report["rotation"] = self.pruning["rotation"]
 
     def _resume_finetune(self):
         summary = os.path.join(self.run_dir, "finetune.json")
