@@ -140,11 +140,10 @@ def probe_batches(config, model, train_data, n_batches):
 
 def run(args):
     from recbole.trainer import Trainer
-    from recbole.utils import init_seed
 
     from recbole_gcnprune.config import Config
     from recbole_gcnprune.data.bookcrossing import convert
-    from recbole_gcnprune.quick_start import load_data, split_seed
+    from recbole_gcnprune.quick_start import load_data
     from recbole_gcnprune.registry import get_model
 
     log, facts = [], {}
@@ -153,7 +152,6 @@ def run(args):
         with Phase(log, "convert dump"):
             facts["convert"] = convert(args.dump, os.path.dirname(inter)).summary()
     config = Config("GCNPruneGAN", "book-crossing", None, config_dict(args))
-    init_seed(split_seed(config), config["reproducibility"])
     with Phase(log, "RecBole load + split"):
         dataset, (train_data, _, test_data) = load_data(config)
     with Phase(log, "build model (graph)"):

@@ -73,13 +73,11 @@ def config_dict(args, model):
 
 def build(args, model):
     """(config, model, trainer, train_data, valid_data) as run_recbole_prune builds them."""
-    from recbole.utils import init_seed
 
     from recbole_gcnprune.config import Config
-    from recbole_gcnprune.quick_start import build_model_and_trainer, load_data, split_seed
+    from recbole_gcnprune.quick_start import build_model_and_trainer, load_data
 
     config = Config(model, args.dataset, None, config_dict(args, model))
-    init_seed(split_seed(config), config["reproducibility"])
     _, (train_data, valid_data, _test) = load_data(config)
     net, trainer = build_model_and_trainer(config, train_data)
     trainer.eval_collector.data_collect(train_data)

@@ -21,7 +21,6 @@ import sys
 import time
 
 import torch
-from recbole.utils import init_seed
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -33,7 +32,6 @@ from recbole_gcnprune.quick_start import (
     build_model_and_trainer,
     load_data,
     run_recbole_prune,
-    split_seed,
 )
 
 CRITERIA = ("gan", "magnitude", "taylor", "random", "train_small", "distill_small")
@@ -119,11 +117,11 @@ def checkpoint_dir(args):
     return args.checkpoint_dir or os.path.join(args.work_dir, "saved")
 
 
-def seeded_data(config):
-    """RecBole's loaders with the split drawn as run_recbole_prune draws it (seeded first:
-    an unseeded RS split would put training items of the teacher into the test set)."""
-    init_seed(split_seed(config), config["reproducibility"])
-    return load_data(config)
+def dense_config(args, seed):
+    """Config of the dense teacher of ``seed`` under this command's settings."""
+    return Config("GCNPruneGAN", args.dataset, args.config_files,
+                  {"seed": seed, "split_seed": args.split_seed, "prune_criterion": "none",
+                   **overrides(args)})
 
 
 def dense_row(args, seed, teacher_file):
@@ -131,9 +129,8 @@ def dense_row(args, seed, teacher_file):
     path = os.path.join(args.work_dir, args.dataset, f"dense-{seed}-split{args.split_seed}.json")
     if os.path.isfile(path):
         return json.load(open(path))
-    config = Config("GCNPruneGAN", args.dataset, args.config_files,
-                    {"seed": seed, "split_seed": args.split_seed, "prune_criterion": "none", **overrides(args)})
-    _, (train, _valid, test) = seeded_data(config)
+    config = dense_config(args, seed)
+    _, (train, _valid, test) = load_data(config)
     model, trainer = build_model_and_trainer(config, train)
     load_into(model, read_checkpoint(teacher_file))
     result = trainer.evaluate(test, load_best_model=False)
@@ -145,9 +142,8 @@ def dense_row(args, seed, teacher_file):
 
 def throughput(args, seed, rows, teacher_file):
     """ms per 1,000 users, dense teacher vs each pruned model, interleaved, median of 7."""
-    config = Config("GCNPruneGAN", args.dataset, args.config_files,
-                    {"seed": seed, "split_seed": args.split_seed, "prune_criterion": "none", **overrides(args)})
-    _, (train, _valid, test) = seeded_data(config)
+    config = dense_config(args, seed)
+    _, (train, _valid, test) = load_data(config)
     dense, _ = build_model_and_trainer(config, train)
     load_into(dense, read_checkpoint(teacher_file))
     pruned = {}

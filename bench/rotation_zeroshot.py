@@ -52,15 +52,15 @@ def cut(model, kept, rotate):
 
 def main(argv=None):
     args, command = common.parse_own_args(parse_args, __file__, argv)
-    from bench.prune_compare import overrides, seeded_data
+    from bench.prune_compare import overrides
     from recbole_gcnprune.config import Config
     from recbole_gcnprune.pruning.checkpoint import load_into, read_checkpoint
-    from recbole_gcnprune.quick_start import build_model_and_trainer
+    from recbole_gcnprune.quick_start import build_model_and_trainer, load_data
 
     config = Config("GCNPruneGAN", args.dataset, args.config_files,
                     {"seed": args.seed, "split_seed": args.split_seed, "prune_criterion": "none",
                      "checkpoint_dir": args.checkpoint_dir, **overrides(args)})
-    _, (train, _valid, test) = seeded_data(config)
+    _, (train, _valid, test) = load_data(config)
     dense, trainer = build_model_and_trainer(config, train)
     if not os.path.isfile(trainer.teacher_file):
         sys.exit(f"error: no cached teacher {trainer.teacher_file}: run bench/prune_compare.py "

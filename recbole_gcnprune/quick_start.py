@@ -15,8 +15,11 @@ from recbole_gcnprune.registry import get_model, get_trainer
 
 
 def load_data(config):
-    """RecBole's dataset and (train, valid, test) loaders for ``config``."""
+    """RecBole's dataset and (train, valid, test) loaders for ``config``, the split drawn under
+    :func:`split_seed` (seeded here: an unseeded random split would differ from run to run, and
+    put a cached teacher's training items into the test set)."""
     ensure_dataset_files(config)
+    init_seed(split_seed(config), config["reproducibility"])
     dataset = create_dataset(config)
     getLogger().info(dataset)
     return dataset, data_preparation(config, dataset)
@@ -53,7 +56,6 @@ def run_recbole_prune(
     """
     config = Config(model, dataset, config_file_list, config_dict)
     ensure_dataset_files(config)
-    init_seed(split_seed(config), config["reproducibility"])
     init_logger(config)
     logger = getLogger()
     logger.info(config)

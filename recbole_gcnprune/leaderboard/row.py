@@ -26,7 +26,6 @@ import sys
 import time
 import traceback
 
-from recbole.utils import init_seed
 from recbole.utils.logger import RemoveColorFilter
 
 from recbole_gcnprune.compat import plain_config
@@ -39,7 +38,7 @@ from recbole_gcnprune.measure import (
     full_sort_ms_per_1000_users,
     state_dict_bytes,
 )
-from recbole_gcnprune.quick_start import build_model_and_trainer, load_data, split_seed
+from recbole_gcnprune.quick_start import build_model_and_trainer, load_data
 
 EVAL_KEYS = ("eval_args", "metrics", "topk", "valid_metric", "epochs", "eval_step", "stopping_step")
 
@@ -158,7 +157,6 @@ def _own_checkpoint(config, task):
 
 def _train_and_measure(task):
     config = build_config(task)
-    init_seed(split_seed(config), config["reproducibility"])
     _, (train_data, valid_data, test_data) = load_data(config)
     _, trainer = build_model_and_trainer(config, train_data)
     own_checkpoint = trainer.saved_model_file = _own_checkpoint(config, task)
