@@ -41,10 +41,11 @@ def test_principal_basis_is_orthogonal_and_ordered():
     torch.manual_seed(1)
     users = torch.randn(30, 6) * torch.tensor([0.1, 3.0, 0.5, 1.0, 2.0, 0.2])
     items = torch.randn(20, 6)
-    basis = principal_basis(users, items)
+    basis, eigenvalues = principal_basis(users, items)
     torch.testing.assert_close(basis.T @ basis, torch.eye(6), rtol=0, atol=1e-5)
     energy = ((users @ basis) ** 2).sum(0) + ((items @ basis) ** 2).sum(0)
     assert torch.all(energy[:-1] >= energy[1:])
+    torch.testing.assert_close(eigenvalues, energy, rtol=1e-4, atol=1e-4)
 
 
 def test_leading_channels_keep_more_of_the_scores_than_the_original_basis(plain_gcn):

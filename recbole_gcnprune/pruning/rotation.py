@@ -18,16 +18,20 @@ from torch import nn
 
 @torch.no_grad()
 def principal_basis(user_embeddings, item_embeddings):
-    """Orthogonal ``(d, d)`` basis of the final embeddings, leading direction first.
+    """Orthogonal ``(d, d)`` basis of the final embeddings, leading direction first, and the
+    energy each basis direction carries.
 
     Columns are the eigenvectors of ``U^T U + I^T I`` (uncentred: scores are dot products), by
-    decreasing eigenvalue; each column's sign is fixed so its largest entry is positive.
+    decreasing eigenvalue; each column's sign is fixed so its largest entry is positive. The
+    eigenvalues are the energies: ``|U q|^2 + |I q|^2`` of each column ``q``.
     """
     gram = user_embeddings.T @ user_embeddings + item_embeddings.T @ item_embeddings
     values, vectors = torch.linalg.eigh(gram.double())
-    vectors = vectors[:, values.argsort(descending=True)]
+    order = values.argsort(descending=True)
+    vectors = vectors[:, order]
     signs = torch.sign(vectors.gather(0, vectors.abs().argmax(0, keepdim=True)))
-    return (vectors * signs).to(user_embeddings.dtype)
+    dtype = user_embeddings.dtype
+    return (vectors * signs).to(dtype), values[order].clamp(min=0).to(dtype)
 
 
 @torch.no_grad()
@@ -47,9 +51,8 @@ def rotate_group(group, basis):
 def rotate_to_principal_basis(model, group_name, user_embeddings, item_embeddings):
     """Rotate ``model``'s group ``group_name`` into the principal basis of the given final
     embeddings; returns the share of ``tr(U^T U + I^T I)`` carried by each rotated channel."""
-    basis = principal_basis(user_embeddings, item_embeddings)
+    basis, energy = principal_basis(user_embeddings, item_embeddings)
     group = next(g for g in model.channel_groups() if g.name == group_name)
     rotate_group(group, basis)
     model.drop_cached_embeddings()
-    energy = ((user_embeddings @ basis) ** 2).sum(0) + ((item_embeddings @ basis) ** 2).sum(0)
     return (energy / energy.sum()).tolist()

@@ -42,6 +42,8 @@ PRUNING_KEYS = (
     "distill_top_items", "prune_rotation", "inherit_weight",
 )
 FROM_SCRATCH = ("train_small", "distill_small")  # the pruned widths, re-initialised
+# what only acts on the teacher's weights: left out of a from-scratch run's folder key
+TEACHER_WEIGHT_KEYS = ("prune_rotation", "inherit_weight")
 RUNTIME_KEYS = (
     "checkpoint_dir", "show_progress", "state", "log_wandb", "wandb_project", "gpu_id",
     "use_gpu", "worker", "eval_batch_size", "single_spec", "local_rank", "device",
@@ -99,8 +101,7 @@ class GANPruneTrainer(Trainer):
         self.teacher_file = os.path.join(
             base, "teachers", f"{name}-{config_key(config, PRUNING_KEYS + RUNTIME_KEYS)}.pth"
         )
-        # the rotation never reaches a model trained from scratch: such runs share one folder
-        unused = ("prune_rotation",) if self.criterion in FROM_SCRATCH else ()
+        unused = TEACHER_WEIGHT_KEYS if self.criterion in FROM_SCRATCH else ()
         self.run_dir = os.path.join(base, "runs",
                                     f"{name}-{config_key(config, RUNTIME_KEYS + unused)}")
         self.pruning = None
