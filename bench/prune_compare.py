@@ -180,6 +180,16 @@ def metric_cells(rows):
     return " | ".join("%.4f ± %.4f" % mean_std([r["test"][m] for r in rows]) for m in METRICS)
 
 
+def valid_ndcg(row):
+    """Best validation NDCG@20 of the row's fine-tuning (its run folder's ``finetune.json``)."""
+    with open(os.path.join(os.path.dirname(row["checkpoint"]), "finetune.json")) as f:
+        return json.load(f)["best_valid_result"]["ndcg@20"]
+
+
+def valid_cell(rows):
+    return "%.4f ± %.4f" % mean_std([valid_ndcg(r) for r in rows])
+
+
 def share_of_dense(rows, dense_ndcg):
     """Mean over the rows' seeds of NDCG@20 / the same seed's dense NDCG@20, in %."""
     return 100 * statistics.mean(r["test"]["ndcg@20"] / dense_ndcg[r["seed"]] for r in rows)
@@ -208,13 +218,14 @@ def render(args, dense_rows, rows, speed, command):
              f"Seeds: {args.seeds}; split seed: {args.split_seed}; "
              f"overrides: {overrides(args) or 'none'}; config files: {args.config_files or 'none'}",
              "", "| model | kept | seeds | params | " + " | ".join(METRICS) +
-             " | % of dense NDCG@20 | NDCG@20 minus gan's, same seeds | full-sort ms/1k users |"
+             " | valid ndcg@20 | % of dense NDCG@20 | NDCG@20 minus gan's, same seeds |"
+             " full-sort ms/1k users |"
              " speed-up | pipeline / dense training time |",
-             "|---|---|---|---|" + "---|" * len(METRICS) + "---|---|---|---|---|"]
+             "|---|---|---|---|" + "---|" * len(METRICS) + "---|---|---|---|---|---|"]
     dense_ndcg = {r["seed"]: r["test"]["ndcg@20"] for r in dense_rows}
     dense_ms = speed.get("dense")
     lines.append(f"| dense teacher | 100% | {len(dense_rows)} | {dense_rows[0]['parameters']:,} | "
-                 f"{metric_cells(dense_rows)} | 100.0 | - | {speed_cells(dense_ms, dense_ms)} | - |")
+                 f"{metric_cells(dense_rows)} | - | 100.0 | - | {speed_cells(dense_ms, dense_ms)} | - |")
     teacher_seconds = {r["seed"]: r["teacher_train_seconds"] for r in rows
                        if r["teacher_train_seconds"]}
     for ratio in sorted({r["prune_ratio"] for r in rows}):
@@ -226,7 +237,7 @@ def render(args, dense_rows, rows, speed, command):
                       if x is not None]
             wall = f"{statistics.mean(ratios):.2f}x" if ratios else "-"
             lines.append(f"| {criterion} | {1 - ratio:.0%} | {len(sel)} | "
-                         f"{sel[0]['parameters']:,} | {metric_cells(sel)} | "
+                         f"{sel[0]['parameters']:,} | {metric_cells(sel)} | {valid_cell(sel)} | "
                          f"{share_of_dense(sel, dense_ndcg):.1f} | {minus_gan(sel, rows)} | "
                          f"{speed_cells(speed.get((ratio, criterion)), dense_ms)} | {wall} |")
     return "\n".join(lines) + "\n"
