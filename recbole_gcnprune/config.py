@@ -71,7 +71,7 @@ _RULES = {
     "prune_rotation": (lambda v: v in ("pca", "none"), "one of pca, none",
                        "--prune_rotation=pca"),
     "inherit_weight": (lambda v: _non_negative_number(v) and v <= 1, "a number in [0, 1]",
-                       "--inherit_weight=1.0"),
+                       "--inherit_weight=0.25"),
     "adv_weight": (_non_negative_number, "a number >= 0", "--adv_weight=0.1"),
     "distill_weight": (_non_negative_number, "a number >= 0", "--distill_weight=1.0"),
     "finetune_distill_weight": (_non_negative_number, "a number >= 0",

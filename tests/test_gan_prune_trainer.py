@@ -201,8 +201,8 @@ def test_magnitude_prunes_the_teacher_rotated_into_its_principal_basis(
     from recbole_gcnprune.pruning.rotation import principal_basis
 
     monkeypatch.setattr(GANPruneTrainer, "_finetune", lambda self, *a: (0.0, {}))
-    _, loaders, _, trainer = build(make_config, make_data,
-                                   {**prune_dict, "prune_criterion": "magnitude"})
+    _, loaders, _, trainer = build(make_config, make_data, {
+        **prune_dict, "prune_criterion": "magnitude", "inherit_weight": 1.0})
     trainer.fit(loaders[0], loaders[1], saved=True)
     teacher = read_checkpoint(trainer.report["teacher_file"])["state_dict"]
     basis, _ = principal_basis(*trainer.teacher_embeddings)

@@ -76,8 +76,7 @@ class GANPruneTrainer(Trainer):
         self.criterion = config["prune_criterion"]
         self.prune_ratio = config["prune_ratio"]
         self.prune_rotation = config["prune_rotation"]
-        # absent from the yaml on purpose: runs that do not set it keep their cached folders
-        self.inherit_weight = 1.0 if config["inherit_weight"] is None else config["inherit_weight"]
+        self.inherit_weight = config["inherit_weight"]
         self.teacher_checkpoint = config["teacher_checkpoint"]
         self.taylor_batches = config["taylor_batches"]
         self.finetune_distill_weight = config["finetune_distill_weight"]
