@@ -1,0 +1,159 @@
+"""Where full-sort time goes, dense teacher vs pruned model: graph propagation vs scoring.
+
+``prune_compare``'s speed column (``measure.full_sort_ms_per_1000_users``) drops the propagated
+embeddings before every 1,000 users, so each 1,000 pay one whole propagation. This script splits
+that figure into its two parts and adds the two regimes a user meets:
+
+* ``propagation``: one ``model.forward()`` (every node, every layer);
+* ``scoring``: 1,000 users against all items from cached embeddings (serving: propagate once
+  after training, then only this);
+* ``per 1k, propagation each 1k``: the two together, what ``prune_compare`` reports;
+* ``per 1k, one evaluation``: one propagation plus scoring every user of the dataset, per 1,000
+  users: what RecBole's full-sort evaluation costs (it propagates once per ``evaluate``).
+
+Every model is timed in turn within each repeat (interleaved), medians over ``--repeats``. The
+models are those ``prune_compare`` finished in ``--work-dir`` with the same settings.
+
+    python bench/scoring_breakdown.py --dataset ml-100k --work-dir bench/.work/rot
+"""
+
+import argparse
+import json
+import os
+import statistics
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from bench import common
+
+PARTS = ("propagation", "scoring", "per 1k, propagation each 1k", "per 1k, one evaluation")
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--dataset", default="ml-100k")
+    p.add_argument("--config-files", nargs="*", default=None)
+    p.add_argument("--set", nargs="*", default=[], help="extra config overrides key=value")
+    p.add_argument("--seed", type=int, default=2020)
+    p.add_argument("--split-seed", type=int, default=2020)
+    p.add_argument("--prune-ratios", default="0.75,0.9")
+    p.add_argument("--criterion", default="gan")
+    p.add_argument("--work-dir", required=True, help="prune_compare's work dir with the rows")
+    p.add_argument("--repeats", type=int, default=7)
+    common.add_threads_flag(p)
+    p.add_argument("--output", default=None)
+    return p.parse_args(argv)
+
+
+def timed_ms(fn, device="cpu"):
+    from recbole_gcnprune.measure import Stopwatch
+
+    with Stopwatch(device) as clock:
+        fn()
+    return clock.seconds * 1000.0
+
+
+def score_users(model, user_all, item_all, users, batch_size=256):
+    """Scores of ``users`` against every item from propagated embeddings, in batches."""
+    for start in range(0, len(users), batch_size):
+        user_all[users[start : start + batch_size]] @ item_all.T
+
+
+def one_repeat(model, all_users, users_1k):
+    """Milliseconds of each part for ``model`` (eval mode, no grad)."""
+    propagation = timed_ms(model.forward)
+    user_all, item_all = model.forward()
+    scoring = timed_ms(lambda: score_users(model, user_all, item_all, users_1k))
+    scoring_all = timed_ms(lambda: score_users(model, user_all, item_all, all_users))
+    return {
+        "propagation": propagation,
+        "scoring": scoring,
+        "per 1k, propagation each 1k": propagation + scoring,
+        "per 1k, one evaluation": (propagation + scoring_all) * 1000.0 / len(all_users),
+    }
+
+
+def finished_rows(args):
+    """``{ratio: row}`` of ``--criterion``'s rows ``prune_compare`` finished in ``--work-dir``."""
+    rows = {}
+    for ratio in args.prune_ratios.split(","):
+        path = os.path.join(args.work_dir, args.dataset,
+                            f"row-{args.seed}-split{args.split_seed}-{ratio}-{args.criterion}.json")
+        if not os.path.isfile(path):
+            sys.exit(f"error: no finished row {path}: run bench/prune_compare.py first")
+        with open(path) as f:
+            rows[float(ratio)] = json.load(f)
+    return rows
+
+
+def load_models(args):
+    """``{label: model}``: the dense teacher, then each finished pruned row of the work dir."""
+    from bench.prune_compare import dense_config
+    from recbole_gcnprune.pruning.checkpoint import load_into, read_checkpoint
+    from recbole_gcnprune.quick_start import build_model_and_trainer, load_data
+
+    rows = finished_rows(args)
+    config = dense_config(args, args.seed)
+    dataset, (train, _valid, _test) = load_data(config)
+
+    def model_from(path):
+        model, _ = build_model_and_trainer(config, train)
+        return load_into(model, read_checkpoint(path))
+
+    models = {"dense teacher": model_from(next(iter(rows.values()))["teacher_file"])}
+    for ratio, row in rows.items():
+        models[f"{args.criterion} {round(100 * (1 - ratio))}%"] = model_from(row["checkpoint"])
+    return dataset, models
+
+
+def measure(models, dataset, repeats):
+    """``{label: {part: median ms}}``, every model timed in turn within each repeat."""
+    import torch
+
+    from recbole_gcnprune.measure import benchmark_users
+
+    all_users = torch.arange(1, dataset.user_num)
+    users_1k = benchmark_users(dataset)
+    times = {label: {part: [] for part in PARTS} for label in models}
+    with torch.no_grad():
+        for model in models.values():
+            model.eval()
+            one_repeat(model, all_users, users_1k)  # warm-up
+        for _ in range(repeats):
+            for label, model in models.items():
+                for part, ms in one_repeat(model, all_users, users_1k).items():
+                    times[label][part].append(ms)
+    return {label: {part: statistics.median(v) for part, v in parts.items()}
+            for label, parts in times.items()}
+
+
+def render(args, command, dataset, medians):
+    dense = medians["dense teacher"]
+    lines = [f"# Full-sort time split: propagation vs scoring, {args.dataset}", "",
+             f"Command: `{command}`  ", f"Date: {common.now().isoformat(timespec='seconds')}  ",
+             f"Host: {common.host(threads_set=bool(args.threads))}, load {common.load_avg()}  ",
+             f"Versions: {common.versions_text(common.versions())}  ",
+             f"Seed {args.seed}, split seed {args.split_seed}; {dataset.user_num - 1} users, "
+             f"{dataset.item_num - 1} items; medians of {args.repeats} interleaved repeats", "",
+             "| model | " + " | ".join(f"{part} ms" for part in PARTS) + " |",
+             "|---|" + "---|" * len(PARTS)]
+    for label, parts in medians.items():
+        cells = [f"{parts[p]:.1f}" + ("" if parts is dense else f" ({dense[p] / parts[p]:.2f}x)")
+                 for p in PARTS]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + ("\n\nIn brackets: the dense teacher's time over the model's "
+                               "(speed-up), measured in the same repeats.\n")
+
+
+def main(argv=None):
+    args, command = common.parse_own_args(parse_args, __file__, argv)
+    common.set_threads(args.threads)
+    dataset, models = load_models(args)
+    table = render(args, command, dataset, measure(models, dataset, args.repeats))
+    common.write_text(args.output or f"bench/results/scoring_breakdown_{args.dataset}.md", table)
+    print(table)
+
+
+if __name__ == "__main__":
+    main()
