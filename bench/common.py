@@ -163,6 +163,16 @@ def reset_peak_rss():
         return False
 
 
+def add_one_run_args(parser):
+    """``--dataset --config-files --set --seed --split-seed``: the settings of one seed's cached
+    teacher and pruning runs, as ``prune_compare.py`` names them."""
+    parser.add_argument("--dataset", default="ml-100k")
+    parser.add_argument("--config-files", nargs="*", default=None)
+    parser.add_argument("--set", nargs="*", default=[], help="extra config overrides key=value")
+    parser.add_argument("--seed", type=int, default=2020)
+    parser.add_argument("--split-seed", type=int, default=2020)
+
+
 def add_backbone_args(parser):
     """The dense backbone's flags, shared by the scripts that compare it with LightGCN."""
     parser.add_argument("--embedding-size", type=int, default=64)

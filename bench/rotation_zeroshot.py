@@ -19,11 +19,7 @@ from bench import common
 
 def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--dataset", default="ml-100k")
-    p.add_argument("--config-files", nargs="*", default=None)
-    p.add_argument("--set", nargs="*", default=[], help="extra config overrides key=value")
-    p.add_argument("--seed", type=int, default=2020)
-    p.add_argument("--split-seed", type=int, default=2020)
+    common.add_one_run_args(p)
     p.add_argument("--kept", default="16,6", help="comma-separated channel counts to keep")
     p.add_argument("--checkpoint-dir", required=True, help="where the teacher is cached")
     p.add_argument("--output", default=None)

@@ -32,11 +32,7 @@ PARTS = ("propagation", "scoring", "per 1k, propagation each 1k", "per 1k, one e
 
 def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--dataset", default="ml-100k")
-    p.add_argument("--config-files", nargs="*", default=None)
-    p.add_argument("--set", nargs="*", default=[], help="extra config overrides key=value")
-    p.add_argument("--seed", type=int, default=2020)
-    p.add_argument("--split-seed", type=int, default=2020)
+    common.add_one_run_args(p)
     p.add_argument("--prune-ratios", default="0.75,0.9")
     p.add_argument("--criterion", default="gan")
     p.add_argument("--work-dir", required=True, help="prune_compare's work dir with the rows")
