@@ -262,6 +262,10 @@ def main(argv=None):
         dense_rows.append(dense_row(args, seed, teacher))
         if seed == seeds[0]:
             speed = throughput(args, seed, seed_rows, teacher)
+    if not dense_rows:
+        sys.exit("error: no seed has a finished teacher-based row (gan, magnitude, taylor, random "
+                 "or distill_small) to compare with its dense teacher: add one to --criteria; "
+                 f"the finished rows are kept in {args.work_dir}")
     table = render(args, dense_rows, rows, speed, command)
     out = args.output or f"bench/results/prune_{args.dataset}.md"
     common.write_text(out, table)
