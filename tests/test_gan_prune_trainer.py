@@ -272,13 +272,16 @@ def test_a_fresh_start_resets_the_bottlenecks_too(make_config, make_data, prune_
 
 
 @pytest.mark.parametrize(("criterion", "inherit_weight", "shrinks"), [
-    ("magnitude", 0.5, True), ("magnitude", 1.0, False), ("distill_small", 0.5, False)])
+    ("magnitude", 0.5, True), ("magnitude", 1.0, False), ("distill_small", 0.5, False),
+    ("gan", None, True)])  # None: the packaged default (0.25)
 def test_only_inherited_weights_are_shrunk(make_config, make_data, prune_dict, monkeypatch,
                                            criterion, inherit_weight, shrinks):
     calls = []
     monkeypatch.setattr(GANPruneTrainer, "_shrink_and_perturb", lambda self: calls.append(1))
     monkeypatch.setattr(GANPruneTrainer, "_finetune", lambda self, *a: (0.0, {}))
-    config_dict = {**prune_dict, "prune_criterion": criterion, "inherit_weight": inherit_weight}
+    config_dict = {**prune_dict, "prune_criterion": criterion}
+    if inherit_weight is not None:
+        config_dict["inherit_weight"] = inherit_weight
     _, loaders, _, trainer = build(make_config, make_data, config_dict)
     trainer.fit(loaders[0], loaders[1], saved=True)
     assert calls == ([1] if shrinks else [])
