@@ -73,9 +73,15 @@ def overrides(args):
     return extra
 
 
+def row_path(args, seed, ratio, criterion):
+    """Where the row of (seed, ratio, criterion) is cached in ``--work-dir``."""
+    name = f"row-{seed}-split{args.split_seed}-{float(ratio)}-{criterion}.json"
+    return os.path.join(args.work_dir, args.dataset, name)
+
+
 def run_row(args, seed, ratio, criterion):
     """Prune + fine-tune + test one (seed, ratio, criterion); cached as JSON."""
-    path = os.path.join(args.work_dir, args.dataset, f"row-{seed}-split{args.split_seed}-{ratio}-{criterion}.json")
+    path = row_path(args, seed, ratio, criterion)
     if os.path.isfile(path):
         with open(path) as f:
             return checked_settings(json.load(f), args, path)

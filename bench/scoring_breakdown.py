@@ -43,14 +43,15 @@ def parse_args(argv):
 
 
 def timed_ms(fn, device="cpu"):
+    """``(milliseconds, fn())``."""
     from recbole_gcnprune.measure import Stopwatch
 
     with Stopwatch(device) as clock:
-        fn()
-    return clock.seconds * 1000.0
+        result = fn()
+    return clock.seconds * 1000.0, result
 
 
-def score_users(model, user_all, item_all, users, batch_size=256):
+def score_users(user_all, item_all, users, batch_size=256):
     """Scores of ``users`` against every item from propagated embeddings, in batches."""
     for start in range(0, len(users), batch_size):
         user_all[users[start : start + batch_size]] @ item_all.T
@@ -58,10 +59,9 @@ def score_users(model, user_all, item_all, users, batch_size=256):
 
 def one_repeat(model, all_users, users_1k):
     """Milliseconds of each part for ``model`` (eval mode, no grad)."""
-    propagation = timed_ms(model.forward)
-    user_all, item_all = model.forward()
-    scoring = timed_ms(lambda: score_users(model, user_all, item_all, users_1k))
-    scoring_all = timed_ms(lambda: score_users(model, user_all, item_all, all_users))
+    propagation, (user_all, item_all) = timed_ms(model.forward)
+    scoring, _ = timed_ms(lambda: score_users(user_all, item_all, users_1k))
+    scoring_all, _ = timed_ms(lambda: score_users(user_all, item_all, all_users))
     return {
         "propagation": propagation,
         "scoring": scoring,
@@ -72,10 +72,11 @@ def one_repeat(model, all_users, users_1k):
 
 def finished_rows(args):
     """``{ratio: row}`` of ``--criterion``'s rows ``prune_compare`` finished in ``--work-dir``."""
+    from bench.prune_compare import row_path
+
     rows = {}
     for ratio in args.prune_ratios.split(","):
-        path = os.path.join(args.work_dir, args.dataset,
-                            f"row-{args.seed}-split{args.split_seed}-{ratio}-{args.criterion}.json")
+        path = row_path(args, args.seed, ratio, args.criterion)
         if not os.path.isfile(path):
             sys.exit(f"error: no finished row {path}: run bench/prune_compare.py first")
         with open(path) as f:
