@@ -4,9 +4,15 @@
 embeddings before every 1,000 users, so each 1,000 pay one whole propagation. This script splits
 that figure into its two parts and adds the two regimes a user meets:
 
-* ``propagation``: one ``model.forward()`` (every node, every layer);
+* ``propagation``: one ``model.forward()`` (every node, every layer), cached for scoring;
 * ``scoring``: 1,000 users against all items from cached embeddings (serving: propagate once
-  after training, then only this);
+  after training, then only this), in the batches RecBole's full-sort evaluation uses
+  (``eval_batch_size // n_items`` users), each batch's scores released before the next;
+* ``scoring + top-20``: the same plus each batch's top 20 items, as RecBole's evaluator takes them
+  (a cost that does not depend on the width);
+
+The row "dense, unaligned scoring" is the dense teacher scored as RecBole's LightGCN scores
+(``user_e @ item_e.T``, output rows not padded to a cache line), in the same repeats.
 * ``per 1k, propagation each 1k``: the two together, what ``prune_compare`` reports;
 * ``per 1k, one evaluation``: one propagation plus scoring every user of the dataset, per 1,000
   users: what RecBole's full-sort evaluation costs (it propagates once per ``evaluate``).
@@ -27,7 +33,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench import common
 
-PARTS = ("propagation", "scoring", "per 1k, propagation each 1k", "per 1k, one evaluation")
+PARTS = ("propagation", "scoring", "scoring + top-20", "per 1k, propagation each 1k",
+         "per 1k, one evaluation")
 
 
 def parse_args(argv):
@@ -51,20 +58,50 @@ def timed_ms(fn, device="cpu"):
     return clock.seconds * 1000.0, result
 
 
-def score_users(user_all, item_all, users, batch_size=256):
-    """Scores of ``users`` against every item from propagated embeddings, in batches."""
+def score_users(model, users, batch_size, top_k=0):
+    """``model.score_users`` on ``users`` in batches (cached propagation), each batch reduced to
+    its ``top_k`` items when ``top_k`` is set."""
     for start in range(0, len(users), batch_size):
-        user_all[users[start : start + batch_size]] @ item_all.T
+        scores = model.score_users(users[start : start + batch_size])
+        if top_k:
+            scores.topk(top_k, dim=1)
 
 
-def one_repeat(model, all_users, users_1k):
+class UnalignedScoring:
+    """A model scored as RecBole's LightGCN scores: ``user_e @ item_e.T`` with the item axis as
+    it is (unaligned output rows); the "before" of ``model.layers.dot_scores``."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def eval(self):
+        self.model.eval()
+
+    def drop_cached_embeddings(self):
+        self.model.drop_cached_embeddings()
+
+    def cache_embeddings(self):
+        self.model.cache_embeddings()
+
+    def score_users(self, users):
+        return self.model.restore_user_e[users] @ self.model.restore_item_e.T
+
+
+def propagate_and_cache(model):
+    model.drop_cached_embeddings()
+    model.cache_embeddings()
+
+
+def one_repeat(model, all_users, users_1k, batch_size):
     """Milliseconds of each part for ``model`` (eval mode, no grad)."""
-    propagation, (user_all, item_all) = timed_ms(model.forward)
-    scoring, _ = timed_ms(lambda: score_users(user_all, item_all, users_1k))
-    scoring_all, _ = timed_ms(lambda: score_users(user_all, item_all, all_users))
+    propagation, _ = timed_ms(lambda: propagate_and_cache(model))
+    scoring, _ = timed_ms(lambda: score_users(model, users_1k, batch_size))
+    ranking, _ = timed_ms(lambda: score_users(model, users_1k, batch_size, 20))
+    scoring_all, _ = timed_ms(lambda: score_users(model, all_users, batch_size))
     return {
         "propagation": propagation,
         "scoring": scoring,
+        "scoring + top-20": ranking,
         "per 1k, propagation each 1k": propagation + scoring,
         "per 1k, one evaluation": (propagation + scoring_all) * 1000.0 / len(all_users),
     }
@@ -92,47 +129,51 @@ def load_models(args):
 
     rows = finished_rows(args)
     config = dense_config(args, args.seed)
-    dataset, (train, _valid, _test) = load_data(config)
+    dataset, (train, _valid, test) = load_data(config)
 
     def model_from(path):
         model, _ = build_model_and_trainer(config, train)
         return load_into(model, read_checkpoint(path))
 
-    models = {"dense teacher": model_from(next(iter(rows.values()))["teacher_file"])}
+    dense = model_from(next(iter(rows.values()))["teacher_file"])
+    models = {"dense teacher": dense, "dense, unaligned scoring": UnalignedScoring(dense)}
     for ratio, row in rows.items():
         models[f"{args.criterion} {round(100 * (1 - ratio))}%"] = model_from(row["checkpoint"])
-    return dataset, models
+    return dataset, test, models
 
 
-def measure(models, dataset, repeats):
+def measure(models, dataset, test, repeats):
     """``{label: {part: median ms}}``, every model timed in turn within each repeat."""
     import torch
 
-    from recbole_gcnprune.measure import benchmark_users
+    from recbole_gcnprune.measure import benchmark_users, evaluation_batch_users
 
+    batch_size = evaluation_batch_users(test)
     all_users = torch.arange(1, dataset.user_num)
     users_1k = benchmark_users(dataset)
     times = {label: {part: [] for part in PARTS} for label in models}
     with torch.no_grad():
         for model in models.values():
             model.eval()
-            one_repeat(model, all_users, users_1k)  # warm-up
+            one_repeat(model, all_users, users_1k, batch_size)  # warm-up
         for _ in range(repeats):
             for label, model in models.items():
-                for part, ms in one_repeat(model, all_users, users_1k).items():
+                for part, ms in one_repeat(model, all_users, users_1k, batch_size).items():
                     times[label][part].append(ms)
     return {label: {part: statistics.median(v) for part, v in parts.items()}
             for label, parts in times.items()}
 
 
-def render(args, command, dataset, medians):
+def render(args, command, dataset, test, medians):
     dense = medians["dense teacher"]
     lines = [f"# Full-sort time split: propagation vs scoring, {args.dataset}", "",
              f"Command: `{command}`  ", f"Date: {common.now().isoformat(timespec='seconds')}  ",
              f"Host: {common.host(threads_set=bool(args.threads))}, load {common.load_avg()}  ",
              f"Versions: {common.versions_text(common.versions())}  ",
              f"Seed {args.seed}, split seed {args.split_seed}; {dataset.user_num - 1} users, "
-             f"{dataset.item_num - 1} items; medians of {args.repeats} interleaved repeats", "",
+             f"{dataset.item_num - 1} items; {test.step} users per scoring batch (eval_batch_size "
+             f"// n_items, as RecBole's evaluator); medians of {args.repeats} interleaved repeats",
+             "",
              "| model | " + " | ".join(f"{part} ms" for part in PARTS) + " |",
              "|---|" + "---|" * len(PARTS)]
     for label, parts in medians.items():
@@ -146,8 +187,8 @@ def render(args, command, dataset, medians):
 def main(argv=None):
     args, command = common.parse_own_args(parse_args, __file__, argv)
     common.set_threads(args.threads)
-    dataset, models = load_models(args)
-    table = render(args, command, dataset, measure(models, dataset, args.repeats))
+    dataset, test, models = load_models(args)
+    table = render(args, command, dataset, test, measure(models, dataset, test, args.repeats))
     common.write_text(args.output or f"bench/results/scoring_breakdown_{args.dataset}.md", table)
     print(table)
 

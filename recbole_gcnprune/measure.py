@@ -10,8 +10,12 @@ Used by the leaderboard and the pruning reports:
 * :func:`full_sort_ms_per_1000_users`: steady-state full-sort scoring time. Each repeat scores
   1,000 users against every item with ``model.full_sort_predict`` (eval mode, ``no_grad``), after
   dropping the model's cached propagated embeddings, so graph models pay their propagation forward
-  every time, as they do once per evaluation in RecBole. One untimed warm-up run comes first; the
-  result is the median over repeats. Models without ``full_sort_predict`` (e.g. NeuMF) are scored
+  every time, as they do once per evaluation in RecBole. Users go in the batches RecBole's
+  full-sort evaluation uses (the loader's ``step``: ``eval_batch_size // n_items`` users) and each
+  batch's scores are released before the next, as the evaluator does; keeping them all would time
+  the allocator's page faults (38 MB of fresh scores per 1,000 users on Book-Crossing), which cost
+  the same at every width. One untimed warm-up run comes first; the result is the median over
+  repeats. Models without ``full_sort_predict`` (e.g. NeuMF) are scored
   through ``predict`` on every (user, item) pair, as RecBole's trainer does.
 * :class:`Stopwatch`: wall time of a block (CUDA synchronised on CUDA devices).
 """
@@ -21,6 +25,7 @@ import statistics
 import time
 
 import torch
+from recbole.data.dataloader import FullSortEvalDataLoader
 from recbole.data.interaction import Interaction
 
 _CACHE_ATTRIBUTES = ("restore_user_e", "restore_item_e")
@@ -103,14 +108,20 @@ def _score_batch(model, dataset, users, pairwise):
 
 
 def _score_all(model, dataset, users, batch_size, pairwise):
-    """Score every user in ``users`` (caches dropped first); returns the score tensors."""
+    """Score every user in ``users`` (caches dropped first), releasing each batch's scores."""
     drop_cached_embeddings(model)
     if pairwise:
         batch_size = max(1, _PREDICT_PAIRS_PER_BATCH // dataset.item_num)
-    return [
+    for start in range(0, len(users), batch_size):
         _score_batch(model, dataset, users[start : start + batch_size], pairwise)
-        for start in range(0, len(users), batch_size)
-    ]
+
+
+def evaluation_batch_users(dataset_or_loader, default=256):
+    """Users per full-sort batch: a RecBole full-sort loader's ``step`` (``eval_batch_size //
+    n_items``), else ``default``."""
+    if isinstance(dataset_or_loader, FullSortEvalDataLoader):
+        return int(dataset_or_loader.step)
+    return default
 
 
 def _needs_pairwise(model, dataset, users):
@@ -122,9 +133,11 @@ def _needs_pairwise(model, dataset, users):
 
 
 @torch.no_grad()
-def full_sort_ms_per_1000_users(model, dataset_or_loader, device, repeats=5, batch_size=256):
-    """Median milliseconds to score 1,000 users against all items (see the module docstring)."""
+def full_sort_ms_per_1000_users(model, dataset_or_loader, device, repeats=5, batch_size=None):
+    """Median milliseconds to score 1,000 users against all items (see the module docstring);
+    ``batch_size`` (users) defaults to :func:`evaluation_batch_users`."""
     dataset = _dataset_of(dataset_or_loader)
+    batch_size = batch_size or evaluation_batch_users(dataset_or_loader)
     users = benchmark_users(dataset).to(device)
     was_training = model.training
     model.eval()

@@ -11,6 +11,7 @@ from torch import nn
 from recbole_gcnprune.measure import (
     Stopwatch,
     benchmark_users,
+    evaluation_batch_users,
     count_parameters,
     full_sort_ms_per_1000_users,
     state_dict_bytes,
@@ -135,3 +136,7 @@ def test_full_sort_timing_on_a_recbole_model(tmp_path, monkeypatch):
     for source in (dataset, test_data):
         assert full_sort_ms_per_1000_users(model, source, config["device"], repeats=2) > 0
     assert model.restore_user_e is None
+    # the evaluator's batches: eval_batch_size // n_items users (RecBole's full-sort loader)
+    assert evaluation_batch_users(test_data) == test_data.step == max(
+        1, config["eval_batch_size"] // dataset.item_num)
+    assert evaluation_batch_users(dataset) == 256

@@ -19,7 +19,13 @@ from recbole.utils import init_seed
 
 from recbole_gcnprune.model import GCNPruneGAN
 from recbole_gcnprune.model.gcn_prune_gan import EMBEDDING_GROUP, hidden_group
-from recbole_gcnprune.model.layers import BottleneckTransform, propagate
+from recbole_gcnprune.model.layers import (
+    SCORE_ROW_FLOATS,
+    BottleneckTransform,
+    dot_scores,
+    pad_rows,
+    propagate,
+)
 
 
 def _build(make_config, make_data, config_dict, dataset=None, **overrides):
@@ -55,7 +61,32 @@ def _users(model, ids=(1, 2, 5)):
 def _expected_full_sort(model, users):
     with torch.no_grad():
         user_all, item_all = model.forward()
-    return (user_all[users[model.USER_ID]] @ item_all.T).reshape(-1)
+    return user_all[users[model.USER_ID]] @ item_all.T
+
+
+def test_full_sort_rows_are_cache_line_aligned(tiny_gcn):
+    *_, model = tiny_gcn
+    users = _users(model)
+    model.eval()
+    with torch.no_grad():
+        full = model.full_sort_predict(users)
+    assert full.shape == (3, model.n_items)
+    assert full.stride(0) % SCORE_ROW_FLOATS == 0 and full.stride(0) >= model.n_items
+    torch.testing.assert_close(full, _expected_full_sort(model, users))
+    # RecBole's trainer reshapes the scores this way before masking and ranking them
+    full.view(-1, model.n_items)[:, 0] = -float("inf")
+    assert torch.isinf(full[:, 0]).all()
+
+
+def test_pad_rows_and_dot_scores():
+    items = torch.randn(9, 4)
+    padded = pad_rows(items, multiple=8)
+    assert padded.shape == (16, 4)
+    torch.testing.assert_close(padded[:9], items)
+    assert not padded[9:].any()
+    assert pad_rows(padded, multiple=8) is padded
+    users = torch.randn(3, 4)
+    torch.testing.assert_close(dot_scores(users, padded, 9), users @ items.T)
 
 
 # ---------------------------------------------------------------------------------- shapes
@@ -80,11 +111,11 @@ def test_shapes(tiny_gcn):
         full = model.full_sort_predict(users)
     assert scores.shape == (len(batch),)
     # one batch of users -> batch x n_items scores, nothing more
-    assert full.shape == (3 * model.n_items,)
+    assert full.shape == (3, model.n_items)
     # row j of the full sort is user j against every item, consistent with predict()
     pairs = Interaction({model.USER_ID: torch.tensor([2, 2]), model.ITEM_ID: torch.tensor([4, 7])})
     with torch.no_grad():
-        torch.testing.assert_close(full.view(3, model.n_items)[1, [4, 7]], model.predict(pairs))
+        torch.testing.assert_close(full.view(-1, model.n_items)[1, [4, 7]], model.predict(pairs))
 
 
 # ----------------------------------------------------------------------------------- cache
