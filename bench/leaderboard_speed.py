@@ -6,7 +6,7 @@ of a leaderboard folder together: each model is rebuilt at its row's shape (RecB
 with the row's config; a pruned GCNPruneGAN row cut to the widths its report records) and timed
 with ``measure.full_sort_ms_per_1000_users`` (propagation included, RecBole's evaluation
 batches), every model in turn within each round, medians over ``--repeats`` rounds. Speed does
-not depend on the trained weights, so fresh weights are used (row checkpoints are not kept);
+not depend on the trained weights, so fresh weights are used, on the CPU (row checkpoints are not kept);
 Pop first sees one training batch, which sets the item counts it scores by.
 
     python bench/leaderboard_speed.py --output results/leaderboard/ml-100k
@@ -53,8 +53,10 @@ def row_model(row, data_cache):
     from recbole_gcnprune.pruning.surgery import prune_to_widths
     from recbole_gcnprune.quick_start import build_model_and_trainer, load_data
 
-    config = build_config(row)
-    key = (config["MODEL_TYPE"], config["eval_batch_size"])
+    on_cpu = dict(row["settings"], overrides={**row["settings"]["overrides"], "use_gpu": False})
+    config = build_config(dict(row, settings=on_cpu))
+    key = (config["dataset"], config["MODEL_TYPE"], config["eval_batch_size"],
+           str(config["train_neg_sample_args"]))
     if key not in data_cache:
         data_cache[key] = load_data(config)[1]
     train, _valid, test = data_cache[key]
@@ -102,7 +104,7 @@ def render(args, command, rows, medians):
              f"Versions: {common.versions_text(common.versions())}  ",
              f"Medians of {args.repeats} interleaved rounds; fresh weights at each row's shape", "",
              f"| model | parameters | full-sort ms / 1k users | {reference}'s time over the row's |"
-             " leaderboard column (own process) |",
+             " leaderboard column (own process, the measure of the day it ran) |",
              "|---|---|---|---|---|"]
     for label, ms in medians.items():
         row = rows[label]

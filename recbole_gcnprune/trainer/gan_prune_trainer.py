@@ -197,6 +197,7 @@ class GANPruneTrainer(Trainer):
         keep_probabilities = search.run(train_data, validate)
         if best["score"] is not None:
             self.model.load_state_dict(best["state"])
+            self.model.drop_cached_embeddings()
             keep_probabilities = best["probs"]
             self.report["search_best_epoch"] = best["epoch"]
         self.report["search_history"] = search.history
