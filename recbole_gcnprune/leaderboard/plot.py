@@ -88,6 +88,8 @@ def write_plot(path, summary, title):
     _draw_pruning_curve(ax, lines[gan])
     _draw_other_criteria(ax, lines[ours & ~gan])
     ax.set_xscale("log")
+    left, right = ax.get_xlim()
+    ax.set_xlim(left, right * 5)  # room for the labels of the largest models
     ax.set_xlabel("parameters (log scale)")
     ax.set_ylabel("test NDCG@20 (mean ± std over seeds)")
     ax.set_title(title)
