@@ -10,7 +10,8 @@ atomic writes of its results, and the Linux memory readings.
 * :func:`write_text`, :func:`write_json`, :func:`write_csv`: temp file beside the target, then
   renamed over it (``recbole_gcnprune.leaderboard.store.atomic_write_text``), so an interrupted
   script leaves the old file or none, never a partial one;
-* :func:`proc_status_bytes` / :func:`reset_peak_rss`: RSS and its peak (VmHWM) from ``/proc``.
+* :func:`proc_status_bytes` / :func:`reset_peak_rss`: RSS and its peak (VmHWM) from ``/proc``;
+* :func:`interleaved_full_sort_ms`: full-sort time of several models measured side by side.
 
 Scripts run as ``python bench/<script>.py`` from the repository root and import this module as
 ``bench.common`` after putting the repository root first on ``sys.path``::
@@ -192,3 +193,17 @@ def backbone_config(args):
         "learning_rate": args.learning_rate,
         "train_batch_size": args.batch_size,
     }
+
+
+def interleaved_full_sort_ms(models, rounds, device="cpu"):
+    """``{key: median full-sort ms per 1,000 users}`` of ``models`` (``{key: (model, loader)}``),
+    every model timed once in turn within each of ``rounds`` rounds (``measure``'s figure)."""
+    import statistics
+
+    from recbole_gcnprune.measure import full_sort_ms_per_1000_users
+
+    times = {key: [] for key in models}
+    for _ in range(rounds):
+        for key, (model, loader) in models.items():
+            times[key].append(full_sort_ms_per_1000_users(model, loader, device, repeats=1))
+    return {key: statistics.median(v) for key, v in times.items()}

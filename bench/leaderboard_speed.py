@@ -16,7 +16,6 @@ import argparse
 import glob
 import json
 import os
-import statistics
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -85,17 +84,6 @@ def ready_to_score(model, train, test):
     return model
 
 
-def measure(models, repeats):
-    """``{label: median ms per 1,000 users}``, every model timed in turn within each round."""
-    from recbole_gcnprune.measure import full_sort_ms_per_1000_users
-
-    times = {label: [] for label in models}
-    for _ in range(repeats):
-        for label, (model, test) in models.items():
-            times[label].append(full_sort_ms_per_1000_users(model, test, "cpu", repeats=1))
-    return {label: statistics.median(v) for label, v in times.items()}
-
-
 def render(args, command, rows, medians):
     reference = "LightGCN" if "LightGCN" in medians else next(iter(medians))
     lines = [f"# Full-sort speed of the leaderboard rows, side by side: {args.output}", "",
@@ -114,15 +102,12 @@ def render(args, command, rows, medians):
 
 
 def main(argv=None):
-    import torch
-
     args, command = common.parse_own_args(parse_args, __file__, argv)
     common.set_threads(args.threads)
     rows = finished_rows(args.output)
     data_cache = {}
     models = {label: row_model(row, data_cache) for label, row in rows.items()}
-    with torch.no_grad():
-        medians = measure(models, args.repeats)
+    medians = common.interleaved_full_sort_ms(models, args.repeats)
     table = render(args, command, rows, medians)
     name = os.path.basename(os.path.normpath(args.output))
     common.write_text(args.table or f"bench/results/leaderboard_speed_{name}.md", table)

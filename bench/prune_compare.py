@@ -26,7 +26,6 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench import common
 from recbole_gcnprune.config import Config
-from recbole_gcnprune.measure import full_sort_ms_per_1000_users
 from recbole_gcnprune.pruning.checkpoint import load_into, read_checkpoint
 from recbole_gcnprune.quick_start import (
     build_model_and_trainer,
@@ -157,12 +156,8 @@ def throughput(args, seed, rows, teacher_file):
         model, _ = build_model_and_trainer(config, train)
         pruned[(row["prune_ratio"], row["criterion"])] = load_into(
             model, read_checkpoint(row["checkpoint"]))
-    times = {key: [] for key in ["dense", *pruned]}
-    for _ in range(7):
-        times["dense"].append(full_sort_ms_per_1000_users(dense, test, "cpu", repeats=1))
-        for key, model in pruned.items():
-            times[key].append(full_sort_ms_per_1000_users(model, test, "cpu", repeats=1))
-    return {key: statistics.median(v) for key, v in times.items()}
+    models = {"dense": dense, **pruned}
+    return common.interleaved_full_sort_ms({k: (m, test) for k, m in models.items()}, rounds=7)
 
 
 def pipeline_ratio(row, teacher_seconds):

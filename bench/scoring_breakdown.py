@@ -10,12 +10,12 @@ that figure into its two parts and adds the two regimes a user meets:
   (``eval_batch_size // n_items`` users), each batch's scores released before the next;
 * ``scoring + top-20``: the same plus each batch's top 20 items, as RecBole's evaluator takes them
   (a cost that does not depend on the width);
-
-The row "dense, unaligned scoring" is the dense teacher scored as RecBole's LightGCN scores
-(``user_e @ item_e.T``, output rows not padded to a cache line), in the same repeats.
 * ``per 1k, propagation each 1k``: the two together, what ``prune_compare`` reports;
 * ``per 1k, one evaluation``: one propagation plus scoring every user of the dataset, per 1,000
   users: what RecBole's full-sort evaluation costs (it propagates once per ``evaluate``).
+
+The row "dense, unaligned scoring" is the dense teacher scored as RecBole's LightGCN scores
+(``user_e @ item_e.T``, output rows not padded to a cache line), in the same repeats.
 
 Every model is timed in turn within each repeat (interleaved), medians over ``--repeats``. The
 models are those ``prune_compare`` finished in ``--work-dir`` with the same settings.
@@ -50,12 +50,12 @@ def parse_args(argv):
 
 
 def timed_ms(fn, device="cpu"):
-    """``(milliseconds, fn())``."""
+    """Milliseconds ``fn()`` takes."""
     from recbole_gcnprune.measure import Stopwatch
 
     with Stopwatch(device) as clock:
-        result = fn()
-    return clock.seconds * 1000.0, result
+        fn()
+    return clock.seconds * 1000.0
 
 
 def score_users(model, users, batch_size, top_k=0):
@@ -94,10 +94,10 @@ def propagate_and_cache(model):
 
 def one_repeat(model, all_users, users_1k, batch_size):
     """Milliseconds of each part for ``model`` (eval mode, no grad)."""
-    propagation, _ = timed_ms(lambda: propagate_and_cache(model))
-    scoring, _ = timed_ms(lambda: score_users(model, users_1k, batch_size))
-    ranking, _ = timed_ms(lambda: score_users(model, users_1k, batch_size, 20))
-    scoring_all, _ = timed_ms(lambda: score_users(model, all_users, batch_size))
+    propagation = timed_ms(lambda: propagate_and_cache(model))
+    scoring = timed_ms(lambda: score_users(model, users_1k, batch_size))
+    ranking = timed_ms(lambda: score_users(model, users_1k, batch_size, 20))
+    scoring_all = timed_ms(lambda: score_users(model, all_users, batch_size))
     return {
         "propagation": propagation,
         "scoring": scoring,

@@ -21,8 +21,9 @@ class _SymmetricSpMM(torch.autograd.Function):
 
 
 # Rows of a score matrix start on a 64-byte cache line when the item axis is a multiple of 16
-# floats. With an unaligned row (Book-Crossing's 9,442 items) the CPU GEMM writes its output
-# 1.6x (64 channels) to 4x (16 channels) slower: bench/results/scoring_breakdown_*.md.
+# floats. With unaligned rows (Book-Crossing's 9,442 items) the CPU GEMM wrote its output 1.5x
+# slower at 64 channels (bench/results/scoring_breakdown_book-crossing.md) and up to 4x slower
+# at 16 in a micro-benchmark.
 SCORE_ROW_FLOATS = 16
 
 
