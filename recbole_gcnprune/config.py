@@ -61,6 +61,11 @@ _RULES = {
     "n_layers": (_non_negative_int, "a non-negative integer", "--n_layers=3"),
     "layer_transform": (lambda v: v in ("none", "linear"), "one of none, linear",
                         "--layer_transform=none"),
+    "ranking_loss": (lambda v: v in ("bpr", "ccl"), "one of bpr, ccl", "--ranking_loss=bpr"),
+    "ccl_margin": (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
+                   and -1 <= v <= 1, "a cosine in [-1, 1]", "--ccl_margin=0.5"),
+    "ccl_negative_weight": (_non_negative_number, "a number >= 0",
+                            "--ccl_negative_weight=10"),
     "prune_ratio": (
         lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v < 1,
         "the fraction of channels to remove, strictly between 0 and 1",

@@ -108,6 +108,9 @@ def test_no_model_is_a_config_error(tiny_config_dict):
         ("prune_ratio", True, r"invalid prune_ratio=True: .*strictly between 0 and 1"),
         ("prune_criterion", "l1", r"invalid prune_criterion='l1': must be one of gan, magnitude"),
         ("reg_weight", -1e-4, r"invalid reg_weight=-0\.0001: must be a number >= 0"),
+        ("ranking_loss", "BPR", r"invalid ranking_loss='BPR': must be one of bpr, ccl"),
+        ("ccl_margin", 1.5, r"invalid ccl_margin=1\.5: must be a cosine in \[-1, 1\]"),
+        ("ccl_negative_weight", -1, r"invalid ccl_negative_weight=-1: must be a number >= 0"),
     ],
 )
 def test_invalid_values_rejected_at_build(key, value, pattern, tiny_config_dict, make_config):

@@ -292,3 +292,24 @@ def test_inherit_weight_outside_zero_one_is_a_config_error(make_config, prune_di
 
     with pytest.raises(ConfigError, match=r"inherit_weight=1.5.*in \[0, 1\]"):
         make_config("GCNPruneGAN", {**prune_dict, "inherit_weight": 1.5})
+
+
+def test_bpr_runs_keep_their_cache_names_whatever_the_ccl_settings(make_config, prune_dict):
+    from recbole_gcnprune.trainer.gan_prune_trainer import config_key
+
+    def key(**overrides):
+        return config_key(make_config("GCNPruneGAN", {**prune_dict, **overrides}), ())
+
+    bpr = key()
+    assert key(ccl_margin=0.2, ccl_negative_weight=3) == bpr  # inactive under BPR
+    assert key(ranking_loss="ccl") != bpr
+    assert key(ranking_loss="ccl", ccl_margin=0.2) != key(ranking_loss="ccl")
+
+
+def test_gan_prunes_a_ccl_model(make_config, make_data, prune_dict):
+    _, loaders, _, trainer = build(make_config, make_data, {**prune_dict, "ranking_loss": "ccl"})
+    result = fit_and_test(trainer, loaders)
+    assert "ndcg@20" in result
+    assert trainer.model.user_embedding.embedding_dim == 4
+    user_all, _ = trainer.model.forward()
+    torch.testing.assert_close(user_all.norm(dim=1), torch.ones(user_all.shape[0]))

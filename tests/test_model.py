@@ -18,7 +18,7 @@ from recbole.data.interaction import Interaction
 from recbole.utils import init_seed
 
 from recbole_gcnprune.model import GCNPruneGAN
-from recbole_gcnprune.model.gcn_prune_gan import EMBEDDING_GROUP, hidden_group
+from recbole_gcnprune.model.gcn_prune_gan import EMBEDDING_GROUP, ccl_loss, hidden_group
 from recbole_gcnprune.model.layers import (
     SCORE_ROW_FLOATS,
     BottleneckTransform,
@@ -197,11 +197,12 @@ def test_all_ones_masks_equal_unmasked(layer_transform, small_model_dict, make_c
     torch.testing.assert_close(model.full_sort_predict(users), unmasked)
 
 
-@pytest.mark.parametrize("layer_transform", ["none", "linear"])
-def test_hard_embedding_mask_equals_slicing(layer_transform, small_model_dict, make_config,
-                                            make_data):
+@pytest.mark.parametrize("layer_transform, ranking_loss",
+                         [("none", "bpr"), ("linear", "bpr"), ("linear", "ccl")])
+def test_hard_embedding_mask_equals_slicing(layer_transform, ranking_loss, small_model_dict,
+                                            make_config, make_data):
     config, dataset, big = _build(make_config, make_data, small_model_dict,
-                                  layer_transform=layer_transform)
+                                  layer_transform=layer_transform, ranking_loss=ranking_loss)
     _randomise_transforms(big)
     keep = torch.tensor([0, 2, 3, 6])
     mask = torch.zeros(config["embedding_size"])
@@ -210,7 +211,8 @@ def test_hard_embedding_mask_equals_slicing(layer_transform, small_model_dict, m
 
     # The physically pruned model, by hand: only the kept embedding columns.
     _, _, small = _build(make_config, make_data, small_model_dict, dataset=dataset,
-                         layer_transform=layer_transform, embedding_size=len(keep))
+                         layer_transform=layer_transform, ranking_loss=ranking_loss,
+                         embedding_size=len(keep))
     with torch.no_grad():
         small.user_embedding.weight.copy_(big.user_embedding.weight[:, keep])
         small.item_embedding.weight.copy_(big.item_embedding.weight[:, keep])
@@ -291,6 +293,48 @@ def test_propagate_matches_dense_matmul(tiny_gcn):
 def test_loss_decreases(tiny_gcn):
     *_, (train, _, _), model = tiny_gcn
     batch = next(iter(train))
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.05)
+    losses = []
+    for _ in range(8):
+        optimizer.zero_grad()
+        loss = model.calculate_loss(batch)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < losses[0] * 0.9, losses
+
+
+# ------------------------------------------------------------------------ ranking_loss: ccl
+def test_ccl_scores_are_cosines(small_model_dict, make_config, make_data):
+    _, _, model = _build(make_config, make_data, small_model_dict, ranking_loss="ccl")
+    model.eval()
+    user_all, item_all = model.forward()
+    torch.testing.assert_close(user_all.norm(dim=1), torch.ones(model.n_users))
+    torch.testing.assert_close(item_all.norm(dim=1), torch.ones(model.n_items))
+    scores = model.full_sort_predict(_users(model))
+    assert scores.abs().max() <= 1 + 1e-5
+
+
+def test_ccl_loss_is_simplex_formula():
+    pos = torch.tensor([0.9, 0.2])
+    neg = torch.tensor([[0.7, 0.1], [0.4, 0.8]])
+    # per user: relu(1 - pos) + weight * mean(relu(neg - margin))
+    expected = ((0.1 + 10 * (0.2 + 0.0) / 2) + (0.8 + 10 * (0.0 + 0.3) / 2)) / 2
+    torch.testing.assert_close(ccl_loss(pos, neg, 0.5, 10), torch.tensor(expected))
+    torch.testing.assert_close(ccl_loss(pos, neg[:, 0], 0.5, 10),
+                               torch.tensor(((0.1 + 2.0) + 0.8) / 2))
+
+
+def test_ccl_model_trains(small_model_dict, make_config, make_data):
+    config, _, model = _build(make_config, make_data, small_model_dict, ranking_loss="ccl",
+                              reg_weight=0.0)
+    _, (train, _, _) = make_data(config)
+    batch = next(iter(train))
+    user_all, item_all = model.forward()
+    u = user_all[batch[model.USER_ID]]
+    expected = ccl_loss((u * item_all[batch[model.ITEM_ID]]).sum(1),
+                        (u * item_all[batch[model.NEG_ITEM_ID]]).sum(1), 0.5, 10)
+    torch.testing.assert_close(model.calculate_loss(batch), expected)
     optimizer = torch.optim.Adam(model.parameters(), lr=0.05)
     losses = []
     for _ in range(8):

@@ -7,7 +7,9 @@ Reference:
     Learning." CVPR 2019 (GAL; the pruning method, see ``recbole_gcnprune.pruning``).
 
 The dense backbone is LightGCN: embeddings propagated over the symmetric-normalised user-item
-graph, layer outputs averaged, dot-product scores, BPR loss. With ``layer_transform: linear`` each
+graph, layer outputs averaged, dot-product scores, BPR loss. With ``ranking_loss: ccl`` the averaged
+outputs are L2-normalised (scores are cosines) and trained with SimpleX's cosine contrastive loss
+(Kelong Mao et al. "SimpleX: A Simple and Strong Baseline for Collaborative Filtering." CIKM 2021). With ``layer_transform: linear`` each
 layer adds a residual bottleneck ``x + up(act(down(x)))`` whose hidden width is a channel group of
 its own. Soft or hard channel masks (set by the pruning trainer) scale every channel of a group
 once where it is produced (the embedding output, each ``up`` output, each hidden activation), so
@@ -17,6 +19,7 @@ a hard-masked model computes exactly what the physically pruned one does.
 import copy
 
 import torch
+import torch.nn.functional as F
 from recbole.model.abstract_recommender import GeneralRecommender
 from recbole.model.init import xavier_uniform_initialization
 from recbole.model.loss import BPRLoss, EmbLoss
@@ -40,6 +43,14 @@ def hidden_group(layer):
     return f"layer{layer}.hidden"
 
 
+def ccl_loss(pos_cos, neg_cos, margin, negative_weight):
+    """SimpleX's cosine contrastive loss: pull positives to cosine 1, push negatives below
+    ``margin``; ``neg_cos`` is ``batch`` or ``batch x negatives``."""
+    neg_cos = neg_cos.reshape(pos_cos.shape[0], -1)
+    neg = torch.relu(neg_cos - margin).mean(dim=1) * negative_weight
+    return (torch.relu(1 - pos_cos) + neg).mean()
+
+
 class GCNPruneGAN(GeneralRecommender):
     input_type = InputType.PAIRWISE
 
@@ -51,6 +62,9 @@ class GCNPruneGAN(GeneralRecommender):
         self.require_pow = config["require_pow"]
         self.layer_transform = config["layer_transform"]
         self.transform_size = config["transform_size"]
+        self.ranking_loss = config["ranking_loss"]
+        self.ccl_margin = config["ccl_margin"]
+        self.ccl_negative_weight = config["ccl_negative_weight"]
 
         self.user_embedding = nn.Embedding(self.n_users, self.embedding_size)
         self.item_embedding = nn.Embedding(self.n_items, self.embedding_size)
@@ -149,6 +163,8 @@ class GCNPruneGAN(GeneralRecommender):
                 x = self.transforms[layer](x, hidden_mask, embedding_mask)
             total = total + x
         final = total / (self.n_layers + 1)
+        if self.ranking_loss == "ccl":
+            final = F.normalize(final, dim=1)
         return torch.split(final, [self.n_users, self.n_items])
 
     def calculate_loss(self, interaction):
@@ -157,14 +173,18 @@ class GCNPruneGAN(GeneralRecommender):
         pos_item = interaction[self.ITEM_ID]
         neg_item = interaction[self.NEG_ITEM_ID]
         user_all, item_all = self.forward()
-        return self.bpr_from_embeddings(user_all, item_all, user, pos_item, neg_item)
+        return self.loss_from_embeddings(user_all, item_all, user, pos_item, neg_item)
 
-    def bpr_from_embeddings(self, user_all, item_all, user, pos_item, neg_item):
-        """BPR loss plus RecBole-style L2 on the batch's ego embeddings."""
+    def loss_from_embeddings(self, user_all, item_all, user, pos_item, neg_item):
+        """The ranking loss (BPR, or CCL on cosines) plus RecBole-style L2 on the batch's ego
+        embeddings."""
         u = user_all[user]
         pos_scores = (u * item_all[pos_item]).sum(dim=1)
         neg_scores = (u * item_all[neg_item]).sum(dim=1)
-        loss = self.bpr_loss(pos_scores, neg_scores)
+        if self.ranking_loss == "ccl":
+            loss = ccl_loss(pos_scores, neg_scores, self.ccl_margin, self.ccl_negative_weight)
+        else:
+            loss = self.bpr_loss(pos_scores, neg_scores)
         if self.reg_weight:
             ego = (
                 self.user_embedding(user),

@@ -6,7 +6,7 @@ Per training batch:
 3. the discriminator learns teacher score profiles = real, student profiles = fake
    (see discriminator.py for why the profiles are not arranged in the teacher's order);
 4. generator + student minimise
-   ``BPR + adv_weight * adv + distill_weight * KL(teacher || student) + budget_weight * budget``
+   ``rank + adv_weight * adv + distill_weight * KL(teacher || student) + budget_weight * budget``
    where ``adv`` asks the discriminator to call the student real, the KL is between softmaxes of
    each user's standardised scores on the sampled items, and ``budget = sum_g (mean_c sigmoid(logit_gc) - keep)^2``.
 The search returns ``sigmoid(logit)`` per channel; the caller keeps the top-k per group.
@@ -101,7 +101,7 @@ class AdversarialMaskSearch:
         self.student.set_channel_masks(masks)
         user_all, item_all = self.student.forward()
         user = interaction[self.student.USER_ID]
-        bpr = self.student.bpr_from_embeddings(
+        rank = self.student.loss_from_embeddings(
             user_all, item_all, user,
             interaction[self.student.ITEM_ID], interaction[self.student.NEG_ITEM_ID],
         ).sum()
@@ -116,13 +116,13 @@ class AdversarialMaskSearch:
         budget = sum(
             (torch.sigmoid(v).mean() - s.keep_fraction) ** 2 for v in logits.values()
         )
-        loss = bpr + s.adv_weight * adv + s.distill_weight * distill + s.budget_weight * budget
+        loss = rank + s.adv_weight * adv + s.distill_weight * distill + s.budget_weight * budget
         self.opt_student.zero_grad()
         self.opt_generator.zero_grad()
         loss.backward()
         self.opt_student.step()
         self.opt_generator.step()
-        return {"bpr": bpr.item(), "adv": adv.item(), "distill": distill.item(),
+        return {"rank": rank.item(), "adv": adv.item(), "distill": distill.item(),
                 "budget": budget.item(), "disc": d_loss}
 
     def _discriminator_step(self, real, fake):

@@ -50,9 +50,17 @@ RUNTIME_KEYS = (
 )
 
 
+# BPR, the only loss before ``ranking_loss`` existed, leaves all three out of the key: they do not
+# act, and caches made before the option keep their names
+BPR_INACTIVE_KEYS = ("ranking_loss", "ccl_margin", "ccl_negative_weight")
+
+
 def config_key(config, exclude):
-    """Short hash of the plain config without ``exclude``d keys."""
-    plain = {k: v for k, v in plain_config(config).items() if k not in exclude}
+    """Short hash of the plain config without ``exclude``d keys (and settings that do not act)."""
+    plain = plain_config(config)
+    if plain.get("ranking_loss", "bpr") == "bpr":
+        exclude = tuple(exclude) + BPR_INACTIVE_KEYS
+    plain = {k: v for k, v in plain.items() if k not in exclude}
     return hashlib.sha256(json.dumps(plain, sort_keys=True).encode()).hexdigest()[:12]
 
 
@@ -307,14 +315,14 @@ class GANPruneTrainer(Trainer):
         return super()._train_epoch(train_data, epoch_idx, loss_func, show_progress)
 
     def _distilled_loss(self, interaction):
-        """BPR (+ L2) of the pruned model plus ranking distillation from the dense teacher."""
+        """Ranking loss (+ L2) of the pruned model plus ranking distillation from the dense teacher."""
         model = self.model
         model.drop_cached_embeddings()
         user_all, item_all = model.forward()
         user = interaction[model.USER_ID]
-        bpr = model.bpr_from_embeddings(user_all, item_all, user, interaction[model.ITEM_ID],
+        rank = model.loss_from_embeddings(user_all, item_all, user, interaction[model.ITEM_ID],
                                         interaction[model.NEG_ITEM_ID])
-        return bpr + self.finetune_distill_weight * self.distillation.loss(user, user_all, item_all)
+        return rank + self.finetune_distill_weight * self.distillation.loss(user, user_all, item_all)
 
     # ------------------------------------------------------------------------------- resume
     def _selection_finished(self):
