@@ -26,7 +26,8 @@ from recbole_gcnprune.leaderboard.spec import (
     parse_seeds,
     row_id,
 )
-from recbole_gcnprune.leaderboard.summary import METRICS
+from recbole_gcnprune.leaderboard.plot import write_plot
+from recbole_gcnprune.leaderboard.summary import METRICS, summarize
 
 MODELS = "Pop,BPR,GCNPruneGAN[prune_ratio=0.5]"
 SEEDS = (2020, 2021)
@@ -147,6 +148,25 @@ def test_plot_is_a_png(finished):
     path = os.path.join(finished[0], "leaderboard.png")
     with open(path, "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    assert matplotlib.image.imread(path).ndim == 3
+
+
+def _stored_row(label, ratio, ndcg, config=None):
+    row = {"label": label, "model": "GCNPruneGAN", "seed": 2020, "prune_criterion": "gan",
+           "prune_ratio": ratio, "test_result": {"ndcg@20": ndcg}, "parameters": 100 * ratio}
+    if config is not None:
+        row["config"] = config
+    return row
+
+
+def test_each_backbone_loss_gets_its_own_pruning_curve(tmp_path):
+    rows = [_stored_row("old", 0.5, 0.30),  # stored before ranking_loss existed
+            _stored_row("bpr", 0.75, 0.28, {"ranking_loss": "bpr"}),
+            _stored_row("ccl", 0.75, 0.31, {"ranking_loss": "ccl"})]
+    summary = summarize(rows, ["old", "bpr", "ccl"])
+    assert list(summary["ranking_loss"]) == ["bpr", "bpr", "ccl"]
+    path = str(tmp_path / "plot.png")
+    assert write_plot(path, summary, "two curves")
     assert matplotlib.image.imread(path).ndim == 3
 
 

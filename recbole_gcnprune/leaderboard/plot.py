@@ -1,8 +1,8 @@
 """``leaderboard.png``: test NDCG@20 against parameters (log x), the accuracy/size frontier.
 
 Our GAN-pruned rows are joined by a line (the pruning curve, each point labelled with the share of
-channels removed); our other criteria and the dense model get a marker each; every baseline is a
-labelled grey point. Error bars are the std over seeds. Drawn with matplotlib's Agg canvas, without
+channels removed; one curve per backbone loss, ``ranking_loss``); our other criteria and the dense
+model get a marker each; every baseline is a labelled grey point. Error bars are the std over seeds. Drawn with matplotlib's Agg canvas, without
 pyplot, so no display or global backend is touched.
 """
 
@@ -18,7 +18,8 @@ METRIC = "ndcg@20"
 _MARKERS = {"none": "*", "magnitude": "s", "taylor": "^", "random": "X", "train_small": "D",
            "distill_small": "d"}
 _EXTRA_MARKERS = "vP<>hp"
-_COLORS = ("C0", "C1", "C2", "C4", "C5", "C6", "C8", "C9")  # C3 is the pruning curve
+_COLORS = ("C0", "C1", "C2", "C4", "C5", "C6", "C8", "C9")  # C3 and C7: the pruning curves
+_CURVE_COLORS = {"bpr": "C3", "ccl": "C7"}
 
 
 def _point(line):
@@ -41,27 +42,33 @@ def _draw_baselines(ax, lines):
         ax.annotate(line["model"], (x, y), xytext=(4, 4), textcoords="offset points", fontsize=7)
 
 
-def _draw_pruning_curve(ax, lines):
-    points = sorted((_point(line) + (_ratio_text(line),) for _, line in lines.iterrows()))
-    if not points:
-        return
-    xs, ys, stds, texts = zip(*points)
-    ax.errorbar(xs, ys, yerr=stds, fmt="-o", color="C3", capsize=2,
-                label="GCNPruneGAN (gan; % pruned)")
-    for x, y, text in zip(xs, ys, texts):
-        ax.annotate(text, (x, y), xytext=(4, -10), textcoords="offset points", fontsize=7,
-                    color="C3")
+def _loss_suffix(loss):
+    """Legend suffix naming a non-default backbone loss."""
+    return "" if loss in (None, "bpr") else f", {loss}"
+
+
+def _draw_pruning_curves(ax, lines):
+    for loss, group in lines.groupby("ranking_loss", sort=True):
+        points = sorted((_point(line) + (_ratio_text(line),) for _, line in group.iterrows()))
+        xs, ys, stds, texts = zip(*points)
+        color = _CURVE_COLORS.get(loss, "C3")
+        ax.errorbar(xs, ys, yerr=stds, fmt="-o", color=color, capsize=2,
+                    label=f"GCNPruneGAN{_loss_suffix(loss)} (gan; % pruned)")
+        for x, y, text in zip(xs, ys, texts):
+            ax.annotate(text, (x, y), xytext=(4, -10), textcoords="offset points", fontsize=7,
+                        color=color)
 
 
 def _draw_other_criteria(ax, lines):
     """One marker and colour per criterion; its ratio goes in the legend when it has one ratio,
     beside each point otherwise."""
     extra = iter(_EXTRA_MARKERS)
-    for index, (criterion, group) in enumerate(lines.groupby("prune_criterion", sort=True)):
+    groups = lines.groupby(["ranking_loss", "prune_criterion"], sort=True)
+    for index, ((loss, criterion), group) in enumerate(groups):
         marker = _MARKERS.get(criterion) or next(extra, "o")
         color = _COLORS[index % len(_COLORS)]
         ratios = sorted({_ratio_text(line) for _, line in group.iterrows()})
-        name = "dense" if criterion == "none" else criterion
+        name = ("dense" if criterion == "none" else criterion) + _loss_suffix(loss)
         if len(ratios) == 1 and ratios[0]:
             name = f"{name}, {ratios[0]} pruned"
         for i, (_, line) in enumerate(group.iterrows()):
@@ -85,7 +92,7 @@ def write_plot(path, summary, title):
     FigureCanvasAgg(figure)
     ax = figure.add_subplot()
     _draw_baselines(ax, lines[~ours])
-    _draw_pruning_curve(ax, lines[gan])
+    _draw_pruning_curves(ax, lines[gan])
     _draw_other_criteria(ax, lines[ours & ~gan])
     ax.set_xscale("log")
     left, right = ax.get_xlim()

@@ -32,6 +32,11 @@ def pruning_criterion(row):
     return criterion
 
 
+def ranking_loss(row):
+    """Our model's backbone loss (``bpr`` for rows stored before the option existed)."""
+    return row.get("config", {}).get("ranking_loss", "bpr")
+
+
 def _flat(row):
     flat = {metric: row["test_result"].get(metric) for metric in METRICS}
     flat.update({measure: row.get(measure) for measure in MEASURES})
@@ -47,6 +52,7 @@ def _stats(label, rows):
         "base_model": first["model"],
         "prune_criterion": criterion,
         "prune_ratio": first.get("prune_ratio") if criterion not in (None, "none") else None,
+        "ranking_loss": ranking_loss(first) if criterion is not None else None,
         "seeds": ",".join(str(row["seed"]) for row in rows),
         "n_seeds": len(rows),
     }
