@@ -290,17 +290,21 @@ def test_propagate_matches_dense_matmul(tiny_gcn):
 
 
 # ------------------------------------------------------------------------------- training
-def test_loss_decreases(tiny_gcn):
-    *_, (train, _, _), model = tiny_gcn
-    batch = next(iter(train))
+def _losses_under_adam(model, batch, steps=8):
     optimizer = torch.optim.Adam(model.parameters(), lr=0.05)
     losses = []
-    for _ in range(8):
+    for _ in range(steps):
         optimizer.zero_grad()
         loss = model.calculate_loss(batch)
         loss.backward()
         optimizer.step()
         losses.append(loss.item())
+    return losses
+
+
+def test_loss_decreases(tiny_gcn):
+    *_, (train, _, _), model = tiny_gcn
+    losses = _losses_under_adam(model, next(iter(train)))
     assert losses[-1] < losses[0] * 0.9, losses
 
 
@@ -335,14 +339,7 @@ def test_ccl_model_trains(small_model_dict, make_config, make_data):
     expected = ccl_loss((u * item_all[batch[model.ITEM_ID]]).sum(1),
                         (u * item_all[batch[model.NEG_ITEM_ID]]).sum(1), 0.5, 10)
     torch.testing.assert_close(model.calculate_loss(batch), expected)
-    optimizer = torch.optim.Adam(model.parameters(), lr=0.05)
-    losses = []
-    for _ in range(8):
-        optimizer.zero_grad()
-        loss = model.calculate_loss(batch)
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
+    losses = _losses_under_adam(model, batch)
     assert losses[-1] < losses[0] * 0.9, losses
 
 
