@@ -18,8 +18,9 @@ METRIC = "ndcg@20"
 _MARKERS = {"none": "*", "magnitude": "s", "taylor": "^", "random": "X", "train_small": "D",
            "distill_small": "d"}
 _EXTRA_MARKERS = "vP<>hp"
-_COLORS = ("C0", "C1", "C2", "C4", "C5", "C6", "C8", "C9")  # C3 and C7: the pruning curves
-_CURVE_COLORS = {"bpr": "C3", "ccl": "C7"}
+# C3 and black: the pruning curves; grey (C7): the baselines
+_COLORS = ("C0", "C1", "C2", "C4", "C5", "C6", "C8", "C9", "navy", "teal", "maroon", "gold")
+_CURVE_COLORS = {"bpr": "C3", "ccl": "black"}
 
 
 def _point(line):
