@@ -66,6 +66,7 @@ _RULES = {
                    and -1 <= v <= 1, "a cosine in [-1, 1]", "--ccl_margin=0.5"),
     "ccl_negative_weight": (_non_negative_number, "a number >= 0",
                             "--ccl_negative_weight=10"),
+    "ccl_item_norm": (lambda v: isinstance(v, bool), "True or False", "--ccl_item_norm=False"),
     "prune_ratio": (
         lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v < 1,
         "the fraction of channels to remove, strictly between 0 and 1",

@@ -304,6 +304,9 @@ def test_bpr_runs_keep_their_cache_names_whatever_the_ccl_settings(make_config, 
     assert key(ccl_margin=0.2, ccl_negative_weight=3) == bpr  # inactive under BPR
     assert key(ranking_loss="ccl") != bpr
     assert key(ranking_loss="ccl", ccl_margin=0.2) != key(ranking_loss="ccl")
+    ccl = key(ranking_loss="ccl")
+    assert key(ranking_loss="ccl", ccl_item_norm=True) == ccl  # the behaviour before the key
+    assert key(ranking_loss="ccl", ccl_item_norm=False) != ccl
 
 
 def test_gan_prunes_a_ccl_model(make_config, make_data, prune_dict):

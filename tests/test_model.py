@@ -319,6 +319,14 @@ def test_ccl_scores_are_cosines(small_model_dict, make_config, make_data):
     assert scores.abs().max() <= 1 + 1e-5
 
 
+def test_ccl_without_item_norm_normalises_users_only(small_model_dict, make_config, make_data):
+    _, _, model = _build(make_config, make_data, small_model_dict, ranking_loss="ccl",
+                         ccl_item_norm=False)
+    user_all, item_all = model.forward()
+    torch.testing.assert_close(user_all.norm(dim=1), torch.ones(model.n_users))
+    assert item_all.norm(dim=1).std() > 1e-3  # item norms left free (popularity can live there)
+
+
 def test_ccl_loss_is_simplex_formula():
     pos = torch.tensor([0.9, 0.2])
     neg = torch.tensor([[0.7, 0.1], [0.4, 0.8]])

@@ -9,7 +9,9 @@ Reference:
 The dense backbone is LightGCN: embeddings propagated over the symmetric-normalised user-item
 graph, layer outputs averaged, dot-product scores, BPR loss. With ``ranking_loss: ccl`` the averaged
 outputs are L2-normalised (scores are cosines) and trained with SimpleX's cosine contrastive loss
-(Kelong Mao et al. "SimpleX: A Simple and Strong Baseline for Collaborative Filtering." CIKM 2021). With ``layer_transform: linear`` each
+(Kelong Mao et al. "SimpleX: A Simple and Strong Baseline for Collaborative Filtering." CIKM 2021);
+``ccl_item_norm: False`` normalises the users only, so an item vector's norm can carry its
+popularity as it does under BPR. With ``layer_transform: linear`` each
 layer adds a residual bottleneck ``x + up(act(down(x)))`` whose hidden width is a channel group of
 its own. Soft or hard channel masks (set by the pruning trainer) scale every channel of a group
 once where it is produced (the embedding output, each ``up`` output, each hidden activation), so
@@ -65,6 +67,7 @@ class GCNPruneGAN(GeneralRecommender):
         self.ranking_loss = config["ranking_loss"]
         self.ccl_margin = config["ccl_margin"]
         self.ccl_negative_weight = config["ccl_negative_weight"]
+        self.ccl_item_norm = config["ccl_item_norm"]
 
         self.user_embedding = nn.Embedding(self.n_users, self.embedding_size)
         self.item_embedding = nn.Embedding(self.n_items, self.embedding_size)
@@ -163,9 +166,12 @@ class GCNPruneGAN(GeneralRecommender):
                 x = self.transforms[layer](x, hidden_mask, embedding_mask)
             total = total + x
         final = total / (self.n_layers + 1)
+        user_final, item_final = torch.split(final, [self.n_users, self.n_items])
         if self.ranking_loss == "ccl":
-            final = F.normalize(final, dim=1)
-        return torch.split(final, [self.n_users, self.n_items])
+            user_final = F.normalize(user_final, dim=1)
+            if self.ccl_item_norm:
+                item_final = F.normalize(item_final, dim=1)
+        return user_final, item_final
 
     def calculate_loss(self, interaction):
         self.drop_cached_embeddings()

@@ -50,9 +50,15 @@ RUNTIME_KEYS = (
 )
 
 
-# BPR, the only loss before ``ranking_loss`` existed, leaves all three out of the key: they do not
-# act, and caches made before the option keep their names
-BPR_INACTIVE_KEYS = ("ranking_loss", "ccl_margin", "ccl_negative_weight")
+# BPR, the only loss before ``ranking_loss`` existed, leaves the ccl keys out of the key: they do
+# not act, and caches made before the option keep their names
+BPR_INACTIVE_KEYS = ("ranking_loss", "ccl_margin", "ccl_negative_weight", "ccl_item_norm")
+# keys added later, left out at the value that behaves as before they existed
+LATER_KEY_DEFAULTS = {"ccl_item_norm": True}
+
+
+def _as_before(key, value):
+    return key in LATER_KEY_DEFAULTS and LATER_KEY_DEFAULTS[key] == value
 
 
 def config_key(config, exclude):
@@ -60,7 +66,7 @@ def config_key(config, exclude):
     plain = plain_config(config)
     if plain.get("ranking_loss", "bpr") == "bpr":
         exclude = tuple(exclude) + BPR_INACTIVE_KEYS
-    plain = {k: v for k, v in plain.items() if k not in exclude}
+    plain = {k: v for k, v in plain.items() if k not in exclude and not _as_before(k, v)}
     return hashlib.sha256(json.dumps(plain, sort_keys=True).encode()).hexdigest()[:12]
 
 
