@@ -162,9 +162,10 @@ def _stored_row(label, ratio, ndcg, config=None):
 def test_each_backbone_loss_gets_its_own_pruning_curve(tmp_path):
     rows = [_stored_row("old", 0.5, 0.30),  # stored before ranking_loss existed
             _stored_row("bpr", 0.75, 0.28, {"ranking_loss": "bpr"}),
-            _stored_row("ccl", 0.75, 0.31, {"ranking_loss": "ccl"})]
-    summary = summarize(rows, ["old", "bpr", "ccl"])
-    assert list(summary["ranking_loss"]) == ["bpr", "bpr", "ccl"]
+            _stored_row("ccl", 0.75, 0.31, {"ranking_loss": "ccl", "ccl_item_norm": True}),
+            _stored_row("users", 0.75, 0.32, {"ranking_loss": "ccl", "ccl_item_norm": False})]
+    summary = summarize(rows, ["old", "bpr", "ccl", "users"])
+    assert list(summary["backbone"]) == ["bpr", "bpr", "ccl", "ccl-usernorm"]
     path = str(tmp_path / "plot.png")
     assert write_plot(path, summary, "two curves")
     assert matplotlib.image.imread(path).ndim == 3

@@ -1,7 +1,7 @@
 """``leaderboard.png``: test NDCG@20 against parameters (log x), the accuracy/size frontier.
 
 Our GAN-pruned rows are joined by a line (the pruning curve, each point labelled with the share of
-channels removed; one curve per backbone loss, ``ranking_loss``); our other criteria and the dense
+channels removed; one curve per backbone loss, ``summary.backbone``); our other criteria and the dense
 model get a marker each; every baseline is a labelled grey point. Error bars are the std over seeds. Drawn with matplotlib's Agg canvas, without
 pyplot, so no display or global backend is touched.
 """
@@ -18,9 +18,9 @@ METRIC = "ndcg@20"
 _MARKERS = {"none": "*", "magnitude": "s", "taylor": "^", "random": "X", "train_small": "D",
            "distill_small": "d"}
 _EXTRA_MARKERS = "vP<>hp"
-# C3 and black: the pruning curves; grey (C7): the baselines
+# C3, black and dark violet: the pruning curves; grey (C7): the baselines
 _COLORS = ("C0", "C1", "C2", "C4", "C5", "C6", "C8", "C9", "navy", "teal", "maroon", "gold")
-_CURVE_COLORS = {"bpr": "C3", "ccl": "black"}
+_CURVE_COLORS = {"bpr": "C3", "ccl": "black", "ccl-usernorm": "darkviolet"}
 
 
 def _point(line):
@@ -49,7 +49,7 @@ def _loss_suffix(loss):
 
 
 def _draw_pruning_curves(ax, lines):
-    for loss, group in lines.groupby("ranking_loss", sort=True):
+    for loss, group in lines.groupby("backbone", sort=True):
         points = sorted((_point(line) + (_ratio_text(line),) for _, line in group.iterrows()))
         xs, ys, stds, texts = zip(*points)
         color = _CURVE_COLORS.get(loss, "C3")
@@ -64,7 +64,7 @@ def _draw_other_criteria(ax, lines):
     """One marker and colour per criterion; its ratio goes in the legend when it has one ratio,
     beside each point otherwise."""
     extra = iter(_EXTRA_MARKERS)
-    groups = lines.groupby(["ranking_loss", "prune_criterion"], sort=True)
+    groups = lines.groupby(["backbone", "prune_criterion"], sort=True)
     for index, ((loss, criterion), group) in enumerate(groups):
         marker = _MARKERS.get(criterion) or next(extra, "o")
         color = _COLORS[index % len(_COLORS)]

@@ -32,9 +32,12 @@ def pruning_criterion(row):
     return criterion
 
 
-def ranking_loss(row):
-    """Our model's backbone loss (``bpr`` for rows stored before the option existed)."""
-    return row.get("config", {}).get("ranking_loss", "bpr")
+def backbone(row):
+    """Our model's backbone loss: ``bpr`` (also rows stored before the option existed), ``ccl``,
+    or ``ccl-usernorm`` (``ccl_item_norm: False``)."""
+    config = row.get("config", {})
+    loss = config.get("ranking_loss", "bpr")
+    return "ccl-usernorm" if loss == "ccl" and config.get("ccl_item_norm") is False else loss
 
 
 def _flat(row):
@@ -52,7 +55,7 @@ def _stats(label, rows):
         "base_model": first["model"],
         "prune_criterion": criterion,
         "prune_ratio": first.get("prune_ratio") if criterion not in (None, "none") else None,
-        "ranking_loss": ranking_loss(first) if criterion is not None else None,
+        "backbone": backbone(first) if criterion is not None else None,
         "seeds": ",".join(str(row["seed"]) for row in rows),
         "n_seeds": len(rows),
     }
