@@ -3,11 +3,12 @@
 A diagnostic for "why does the cosine (``ranking_loss: ccl``) backbone win at 64 channels and
 lose at 16 on Book-Crossing": for every finished GCNPruneGAN row of a leaderboard folder, the
 trained model (the row's fine-tuned checkpoint, or its teacher for a dense row) ranks all items
-for every test user, training items masked as RecBole's evaluator masks them, and the script
+for every test user, training and validation items masked as RecBole's evaluator masks them for
+the test set, and the script
 reports
 
 * the share of the top-20 items that are among the 1% most popular items (train interactions),
-  beside the same share among the users' test items;
+  beside the same share among the users' test items (both a mean over users);
 * for dot-product models, the Spearman correlation of the item vectors' norm with popularity
   (a cosine model has unit norms, so popularity must live in the directions).
 
@@ -49,8 +50,14 @@ def our_rows(folder):
         dense = row.get("prune_criterion") == "none"
         checkpoint = report.get("teacher_file") if dense else os.path.join(
             report.get("run_dir", ""), "finetune.pth")
+        if checkpoint:
+            checkpoint = os.path.join(common.ROOT, checkpoint)  # rows keep repo-relative paths
         if row.get("status") == "ok" and checkpoint and os.path.isfile(checkpoint):
             rows.setdefault(row["label"], (row, checkpoint))
+        elif row.get("status") == "ok":
+            print(f"skipped {row['label']}: no checkpoint at {checkpoint}", file=sys.stderr)
+    if not rows:
+        sys.exit(f"error: no GCNPruneGAN row of {folder} has its checkpoint on disk")
     return rows
 
 
@@ -63,10 +70,10 @@ def trained_model(row, checkpoint, data_cache):
     config = build_config(dict(row, settings=settings))
     if "split" not in data_cache:
         data_cache["split"] = load_data(config)[1]
-    train, _valid, test = data_cache["split"]
+    train, valid, test = data_cache["split"]
     model, _ = build_model_and_trainer(config, train)
     load_into(model, read_checkpoint(checkpoint))
-    return model.eval(), train, test
+    return model.eval(), train, valid, test
 
 
 def popularity(train):
@@ -79,9 +86,10 @@ def popularity(train):
 
 
 @torch.no_grad()
-def measure(model, train, test):
+def measure(model, train, valid, test):
     counts, head = popularity(train)
-    history = train._dataset.inter_matrix(form="csr").astype(bool)
+    history = (train._dataset.inter_matrix(form="csr")
+               + valid._dataset.inter_matrix(form="csr")).astype(bool)
     truth = test._dataset.inter_matrix(form="csr")
     users = np.unique(truth.nonzero()[0])
     shares = []
@@ -96,8 +104,9 @@ def measure(model, train, test):
     user_all, item_all = model.forward()
     norms = item_all[1:].norm(dim=1).numpy()
     spearman = pd.Series(norms).corr(pd.Series(counts[1:]), method="spearman")
+    truth_shares = [head[truth[u].indices].mean() for u in users]
     return {"head_share": float(np.concatenate(shares).mean()),
-            "truth_head_share": float(head[truth[users].nonzero()[1]].mean()),
+            "truth_head_share": float(np.mean(truth_shares)),
             "norm_spearman": float(spearman) if np.ptp(norms) > 1e-4 else float("nan")}
 
 
@@ -105,7 +114,8 @@ def render(command, results, rows):
     lines = ["# Popularity of the recommended items", "",
              f"- Command: `{command}`", f"- Date: {common.now()}",
              f"- Head: the {HEAD_SHARE:.0%} most popular items by training interactions. "
-             f"Share: of each test user's top-{TOP_K} (training items masked), mean over users.",
+             f"Share: of each test user's top-{TOP_K} (training and validation items masked) "
+             "and of their test items, mean over users.",
              "- Norm-popularity: Spearman correlation of the final item vectors' L2 norm with "
              "popularity (NaN: unit norms, a cosine model).", "",
              "| row | test NDCG@20 | top-20 share in head | norm-popularity Spearman |",
