@@ -11,7 +11,8 @@ atomic writes of its results, and the Linux memory readings.
   renamed over it (``recbole_gcnprune.leaderboard.store.atomic_write_text``), so an interrupted
   script leaves the old file or none, never a partial one;
 * :func:`proc_status_bytes` / :func:`reset_peak_rss`: RSS and its peak (VmHWM) from ``/proc``;
-* :func:`interleaved_full_sort_ms`: full-sort time of several models measured side by side.
+* :func:`interleaved_full_sort_ms`: full-sort time of several models measured side by side;
+* :func:`cpu_row_config`: a leaderboard row's config, on the CPU.
 
 Scripts run as ``python bench/<script>.py`` from the repository root and import this module as
 ``bench.common`` after putting the repository root first on ``sys.path``::
@@ -193,6 +194,14 @@ def backbone_config(args):
         "learning_rate": args.learning_rate,
         "train_batch_size": args.batch_size,
     }
+
+
+def cpu_row_config(row):
+    """The RecBole config a leaderboard row ran with, moved to the CPU."""
+    from recbole_gcnprune.leaderboard.row import build_config
+
+    settings = dict(row["settings"], overrides={**row["settings"]["overrides"], "use_gpu": False})
+    return build_config(dict(row, settings=settings))
 
 
 def interleaved_full_sort_ms(models, rounds, device="cpu"):

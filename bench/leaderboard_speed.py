@@ -6,8 +6,8 @@ of a leaderboard folder together: each model is rebuilt at its row's shape (RecB
 with the row's config; a pruned GCNPruneGAN row cut to the widths its report records) and timed
 with ``measure.full_sort_ms_per_1000_users`` (propagation included, RecBole's evaluation
 batches), every model in turn within each round, medians over ``--repeats`` rounds. Speed does
-not depend on the trained weights, so fresh weights are used, on the CPU (row checkpoints are not kept);
-Pop first sees one training batch, which sets the item counts it scores by.
+not depend on the trained weights, so fresh weights are used, on the CPU (row checkpoints are
+not kept); Pop first sees one training batch, which sets the item counts it scores by.
 
     python bench/leaderboard_speed.py --output results/leaderboard/ml-100k
 """
@@ -48,12 +48,10 @@ def finished_rows(folder):
 
 def row_model(row, data_cache):
     """``(model, test_data)``: the row's model at its trained shape, fresh weights, eval mode."""
-    from recbole_gcnprune.leaderboard.row import build_config
     from recbole_gcnprune.pruning.surgery import prune_to_widths
     from recbole_gcnprune.quick_start import build_model_and_trainer, load_data
 
-    on_cpu = dict(row["settings"], overrides={**row["settings"]["overrides"], "use_gpu": False})
-    config = build_config(dict(row, settings=on_cpu))
+    config = common.cpu_row_config(row)
     key = (config["dataset"], config["MODEL_TYPE"], config["eval_batch_size"],
            str(config["train_neg_sample_args"]))
     if key not in data_cache:

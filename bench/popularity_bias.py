@@ -4,8 +4,7 @@ A diagnostic for "why does the cosine (``ranking_loss: ccl``) backbone win at 64
 lose at 16 on Book-Crossing": for every finished GCNPruneGAN row of a leaderboard folder, the
 trained model (the row's fine-tuned checkpoint, or its teacher for a dense row) ranks all items
 for every test user, training and validation items masked as RecBole's evaluator masks them for
-the test set, and the script
-reports
+the test set, and the script reports
 
 * the share of the top-20 items that are among the 1% most popular items (train interactions),
   beside the same share among the users' test items (both a mean over users);
@@ -62,12 +61,10 @@ def our_rows(folder):
 
 
 def trained_model(row, checkpoint, data_cache):
-    from recbole_gcnprune.leaderboard.row import build_config
     from recbole_gcnprune.pruning.checkpoint import load_into, read_checkpoint
     from recbole_gcnprune.quick_start import build_model_and_trainer, load_data
 
-    settings = dict(row["settings"], overrides={**row["settings"]["overrides"], "use_gpu": False})
-    config = build_config(dict(row, settings=settings))
+    config = common.cpu_row_config(row)
     if "split" not in data_cache:
         data_cache["split"] = load_data(config)[1]
     train, valid, test = data_cache["split"]
@@ -101,8 +98,7 @@ def measure(model, train, valid, test):
         scores[torch.as_tensor(seen.row), torch.as_tensor(seen.col)] = -torch.inf
         top = torch.topk(scores, TOP_K, dim=1).indices.numpy()
         shares.append(head[top].mean(axis=1))
-    user_all, item_all = model.forward()
-    norms = item_all[1:].norm(dim=1).numpy()
+    norms = model.restore_item_e[1:].norm(dim=1).numpy()  # cached by score_users
     spearman = pd.Series(norms).corr(pd.Series(counts[1:]), method="spearman")
     truth_shares = [head[truth[u].indices].mean() for u in users]
     return {"head_share": float(np.concatenate(shares).mean()),

@@ -1,9 +1,10 @@
 """``leaderboard.png``: test NDCG@20 against parameters (log x), the accuracy/size frontier.
 
 Our GAN-pruned rows are joined by a line (the pruning curve, each point labelled with the share of
-channels removed; one curve per backbone loss, ``summary.backbone``); our other criteria and the dense
-model get a marker each; every baseline is a labelled grey point. Error bars are the std over seeds. Drawn with matplotlib's Agg canvas, without
-pyplot, so no display or global backend is touched.
+channels removed; one curve per backbone loss, ``summary.backbone``); our other criteria and the
+dense model get a marker each; every baseline is a labelled grey point. Error bars are the std
+over seeds. Drawn with matplotlib's Agg canvas, without pyplot, so no display or global backend
+is touched.
 """
 
 import io

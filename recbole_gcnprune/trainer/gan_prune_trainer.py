@@ -50,23 +50,19 @@ RUNTIME_KEYS = (
 )
 
 
-# BPR, the only loss before ``ranking_loss`` existed, leaves the ccl keys out of the key: they do
-# not act, and caches made before the option keep their names
-BPR_INACTIVE_KEYS = ("ranking_loss", "ccl_margin", "ccl_negative_weight", "ccl_item_norm")
-# keys added later, left out at the value that behaves as before they existed
-LATER_KEY_DEFAULTS = {"ccl_item_norm": True}
-
-
-def _as_before(key, value):
-    return key in LATER_KEY_DEFAULTS and LATER_KEY_DEFAULTS[key] == value
+# Left out of cache keys, so caches made before these keys existed keep their names: keys at the
+# value that behaves as before them, and the ccl settings unless the loss is ccl (they do not act)
+AS_BEFORE = {"ranking_loss": "bpr", "ccl_item_norm": True}
+CCL_KEYS = ("ccl_margin", "ccl_negative_weight", "ccl_item_norm")
 
 
 def config_key(config, exclude):
     """Short hash of the plain config without ``exclude``d keys (and settings that do not act)."""
     plain = plain_config(config)
-    if plain.get("ranking_loss", "bpr") == "bpr":
-        exclude = tuple(exclude) + BPR_INACTIVE_KEYS
-    plain = {k: v for k, v in plain.items() if k not in exclude and not _as_before(k, v)}
+    if plain.get("ranking_loss") != "ccl":
+        exclude = tuple(exclude) + CCL_KEYS
+    plain = {k: v for k, v in plain.items()
+             if k not in exclude and not (k in AS_BEFORE and AS_BEFORE[k] == v)}
     return hashlib.sha256(json.dumps(plain, sort_keys=True).encode()).hexdigest()[:12]
 
 
@@ -321,13 +317,13 @@ class GANPruneTrainer(Trainer):
         return super()._train_epoch(train_data, epoch_idx, loss_func, show_progress)
 
     def _distilled_loss(self, interaction):
-        """Ranking loss (+ L2) of the pruned model plus ranking distillation from the dense teacher."""
+        """Ranking loss (+ L2) of the pruned model plus distillation from the dense teacher."""
         model = self.model
         model.drop_cached_embeddings()
         user_all, item_all = model.forward()
         user = interaction[model.USER_ID]
         rank = model.loss_from_embeddings(user_all, item_all, user, interaction[model.ITEM_ID],
-                                        interaction[model.NEG_ITEM_ID])
+                                          interaction[model.NEG_ITEM_ID])
         return rank + self.finetune_distill_weight * self.distillation.loss(user, user_all, item_all)
 
     # ------------------------------------------------------------------------------- resume
