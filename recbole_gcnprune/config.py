@@ -79,6 +79,8 @@ _RULES = {
     "inherit_weight": (lambda v: _non_negative_number(v) and v <= 1, "a number in [0, 1]",
                        "--inherit_weight=0.25"),
     "adv_weight": (_non_negative_number, "a number >= 0", "--adv_weight=0.1"),
+    "adv_profile": (lambda v: v in ("sampled", "panel"), "one of sampled, panel",
+                    "--adv_profile=panel"),
     "distill_weight": (_non_negative_number, "a number >= 0", "--distill_weight=1.0"),
     "finetune_distill_weight": (_non_negative_number, "a number >= 0",
                                 "--finetune_distill_weight=1.0"),

@@ -112,6 +112,7 @@ def test_no_model_is_a_config_error(tiny_config_dict):
         ("ccl_margin", 1.5, r"invalid ccl_margin=1\.5: must be a cosine in \[-1, 1\]"),
         ("ccl_negative_weight", -1, r"invalid ccl_negative_weight=-1: must be a number >= 0"),
         ("ccl_item_norm", "no", r"invalid ccl_item_norm='no': must be True or False"),
+        ("adv_profile", "fixed", r"invalid adv_profile='fixed': must be one of sampled, panel"),
     ],
 )
 def test_invalid_values_rejected_at_build(key, value, pattern, tiny_config_dict, make_config):

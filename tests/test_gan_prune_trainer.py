@@ -307,6 +307,8 @@ def test_bpr_runs_keep_their_cache_names_whatever_the_ccl_settings(make_config, 
     ccl = key(ranking_loss="ccl")
     assert key(ranking_loss="ccl", ccl_item_norm=True) == ccl  # the behaviour before the key
     assert key(ranking_loss="ccl", ccl_item_norm=False) != ccl
+    assert key(adv_profile="sampled") == bpr  # the behaviour before the key
+    assert key(adv_profile="panel") != bpr
 
 
 def test_gan_prunes_a_ccl_model(make_config, make_data, prune_dict):
@@ -316,3 +318,28 @@ def test_gan_prunes_a_ccl_model(make_config, make_data, prune_dict):
     assert trainer.model.user_embedding.embedding_dim == 4
     user_all, _ = trainer.model.forward()
     torch.testing.assert_close(user_all.norm(dim=1), torch.ones(user_all.shape[0]))
+
+
+def test_panel_discriminator_sees_the_same_items_in_the_same_order(make_config, make_data,
+                                                                    prune_dict, monkeypatch):
+    from recbole_gcnprune.pruning import gan_search
+
+    _, loaders, model, trainer = build(
+        make_config, make_data, {**prune_dict, "adv_profile": "panel", "n_items_sampled": 5}
+    )
+    trainer._teacher(loaders[0], loaders[1], verbose=False, show_progress=False)
+    search = gan_search.AdversarialMaskSearch(model, trainer.teacher_embeddings,
+                                              trainer.search_settings)
+    seen = []
+    original = search.distillation.scores_on
+
+    def record(users, items, user_all, item_all):
+        seen.append(items)
+        return original(users, items, user_all, item_all)
+
+    monkeypatch.setattr(search.distillation, "scores_on", record)
+    search.run([next(iter(loaders[0]))] * 2)
+    # each step scores the distillation's fresh sample and then the panel; the panel never moves
+    assert len(seen) == 4 and torch.equal(seen[1], seen[3]) and not torch.equal(seen[0], seen[2])
+    assert (seen[1] == seen[1][0]).all() and len(set(seen[1][0].tolist())) == 5
+    assert search.discriminator.net[0].in_features == 5

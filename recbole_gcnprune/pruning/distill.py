@@ -68,7 +68,10 @@ class RankingDistillation:
     def profiles(self, user, user_all, item_all):
         """Teacher and student score profiles of (a sample of) the batch's users."""
         users = self.sample_users(user)
-        items = self.profile_items(users)
+        return self.scores_on(users, self.profile_items(users), user_all, item_all)
+
+    def scores_on(self, users, items, user_all, item_all):
+        """Teacher and student scores of ``users`` on ``items`` (``len(users) x L`` indices)."""
         teacher = torch.einsum("ud,uld->ul", self.teacher_user[users], self.teacher_item[items])
         student = torch.einsum("ud,uld->ul", user_all[users], item_all[items])
         return teacher, student

@@ -3,8 +3,9 @@
 Per training batch:
 1. the generator gives keep-logits; a Gumbel-sigmoid sample gives soft masks ``m_g``;
 2. the student (the teacher's weights, trained on) runs under ``m``;
-3. the discriminator learns teacher score profiles = real, student profiles = fake
-   (see discriminator.py for why the profiles are not arranged in the teacher's order);
+3. the discriminator learns teacher score profiles = real, student profiles = fake, on the
+   items ``adv_profile`` names (discriminator.py: a fresh random sample per step, or a fixed
+   panel of items in a fixed order, GAL's class logits);
 4. generator + student minimise
    ``rank + adv_weight * adv + distill_weight * KL(teacher || student) + budget_weight * budget``
    where ``adv`` asks the discriminator to call the student real, the KL is between softmaxes of
@@ -18,7 +19,11 @@ from logging import getLogger
 import torch
 import torch.nn.functional as F
 
-from recbole_gcnprune.pruning.discriminator import ProfileDiscriminator, score_profiles
+from recbole_gcnprune.pruning.discriminator import (
+    ProfileDiscriminator,
+    item_panel,
+    score_profiles,
+)
 from recbole_gcnprune.pruning.distill import RankingDistillation, profile_kl
 from recbole_gcnprune.pruning.generator import (
     MaskGenerator,
@@ -41,6 +46,7 @@ class SearchSettings:
     tau_start: float = 1.0
     tau_end: float = 0.1
     n_items_sampled: int = 128
+    adv_profile: str = "sampled"
     max_users: int = 256
     seed: int = 0
 
@@ -58,7 +64,13 @@ class AdversarialMaskSearch:
         self.groups = student.channel_groups()
         device = self.distillation.teacher_user.device
         self.generator = MaskGenerator({g.name: g.width for g in self.groups}).to(device)
-        self.discriminator = ProfileDiscriminator(settings.n_items_sampled).to(device)
+        self.panel = None
+        if settings.adv_profile == "panel":
+            self.panel = item_panel(
+                self.distillation.teacher_item.shape[0], settings.n_items_sampled, self.rng
+            ).to(device)
+        width = settings.n_items_sampled if self.panel is None else self.panel.numel()
+        self.discriminator = ProfileDiscriminator(width).to(device)
         self.opt_student = torch.optim.Adam(student.parameters(), lr=settings.student_lr)
         self.opt_generator = torch.optim.Adam(self.generator.parameters(), lr=settings.generator_lr)
         self.opt_discriminator = torch.optim.Adam(
@@ -105,8 +117,16 @@ class AdversarialMaskSearch:
             user_all, item_all, user,
             interaction[self.student.ITEM_ID], interaction[self.student.NEG_ITEM_ID],
         ).sum()
-        teacher_profiles, student_profiles = self.distillation.profiles(user, user_all, item_all)
-        real, fake = score_profiles(teacher_profiles, student_profiles)
+        users = self.distillation.sample_users(user)
+        teacher_profiles, student_profiles = self.distillation.scores_on(
+            users, self.distillation.profile_items(users), user_all, item_all
+        )
+        if self.panel is not None:
+            real, fake = score_profiles(*self.distillation.scores_on(
+                users, self.panel.expand(users.numel(), -1), user_all, item_all
+            ))
+        else:
+            real, fake = score_profiles(teacher_profiles, student_profiles)
 
         d_loss = self._discriminator_step(real, fake)
         adv = F.binary_cross_entropy_with_logits(

@@ -39,7 +39,7 @@ PRUNING_KEYS = (
     "prune_criterion", "prune_ratio", "search_epochs", "adv_weight", "distill_weight",
     "budget_weight", "generator_lr", "discriminator_lr", "tau_start", "tau_end",
     "n_items_sampled", "taylor_batches", "teacher_checkpoint", "finetune_distill_weight",
-    "distill_top_items", "prune_rotation", "inherit_weight",
+    "distill_top_items", "prune_rotation", "inherit_weight", "adv_profile",
 )
 FROM_SCRATCH = ("train_small", "distill_small")  # the pruned widths, re-initialised
 # what only acts on the teacher's weights: left out of a from-scratch run's folder key
@@ -52,7 +52,7 @@ RUNTIME_KEYS = (
 
 # Left out of cache keys, so caches made before these keys existed keep their names: keys at the
 # value that behaves as before them, and the ccl settings unless the loss is ccl (they do not act)
-AS_BEFORE = {"ranking_loss": "bpr", "ccl_item_norm": True}
+AS_BEFORE = {"ranking_loss": "bpr", "ccl_item_norm": True, "adv_profile": "sampled"}
 CCL_KEYS = ("ccl_margin", "ccl_negative_weight", "ccl_item_norm")
 
 
@@ -103,6 +103,7 @@ class GANPruneTrainer(Trainer):
             tau_start=config["tau_start"],
             tau_end=config["tau_end"],
             n_items_sampled=config["n_items_sampled"],
+            adv_profile=config["adv_profile"],
             seed=config["seed"],
         )
         base = os.path.join(self.checkpoint_dir, "gcnprune")
