@@ -14,6 +14,7 @@ row of other settings is refused rather than reused.
 
 import argparse
 import json
+import math
 import os
 import platform
 import statistics
@@ -207,6 +208,23 @@ def minus_gan(sel, rows):
     return "%+.4f ± %.4f (%d)" % (*mean_std(diffs), len(diffs))
 
 
+def discriminator_lines(rows):
+    """Per gan ratio: the discriminator's loss over the search (chance is 2 ln 2 = 1.386), from
+    each run folder's ``report.json``, so a table shows whether the adversarial game was on."""
+    lines = []
+    for ratio in sorted({r["prune_ratio"] for r in rows if r["criterion"] == "gan"}):
+        losses = []
+        for row in (r for r in rows if r["criterion"] == "gan" and r["prune_ratio"] == ratio):
+            with open(os.path.join(os.path.dirname(row["checkpoint"]), "report.json")) as f:
+                losses.append([h["disc"] for h in json.load(f).get("search_history", [])])
+        if all(losses):
+            lines.append(f"- gan {1 - ratio:.0%}: discriminator loss per search epoch, min "
+                         f"{min(min(x) for x in losses):.3f}, mean of the last 10 "
+                         f"{statistics.mean(v for x in losses for v in x[-10:]):.3f} "
+                         f"(chance {2 * math.log(2):.3f}; {len(losses)} seeds)")
+    return ["", *lines] if lines else []
+
+
 def speed_cells(ms, dense_ms):
     """Throughput is measured on the first seed only; '-' where that seed lacks the row."""
     return f"{ms:.1f} | {dense_ms / ms:.2f}x" if ms and dense_ms else "- | -"
@@ -241,7 +259,7 @@ def render(args, dense_rows, rows, speed, command):
                          f"{sel[0]['parameters']:,} | {metric_cells(sel)} | {valid_cell(sel)} | "
                          f"{share_of_dense(sel, dense_ndcg):.1f} | {minus_gan(sel, rows)} | "
                          f"{speed_cells(speed.get((ratio, criterion)), dense_ms)} | {wall} |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + discriminator_lines(rows)) + "\n"
 
 
 def main(argv=None):
