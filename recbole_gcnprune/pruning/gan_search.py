@@ -121,12 +121,9 @@ class AdversarialMaskSearch:
         teacher_profiles, student_profiles = self.distillation.scores_on(
             users, self.distillation.profile_items(users), user_all, item_all
         )
-        if self.panel is not None:
-            real, fake = score_profiles(*self.distillation.scores_on(
-                users, self.panel.expand(users.numel(), -1), user_all, item_all
-            ))
-        else:
-            real, fake = score_profiles(teacher_profiles, student_profiles)
+        real, fake = self._discriminator_inputs(
+            users, (teacher_profiles, student_profiles), user_all, item_all
+        )
 
         d_loss = self._discriminator_step(real, fake)
         adv = F.binary_cross_entropy_with_logits(
@@ -144,6 +141,15 @@ class AdversarialMaskSearch:
         self.opt_generator.step()
         return {"rank": rank.item(), "adv": adv.item(), "distill": distill.item(),
                 "budget": budget.item(), "disc": d_loss}
+
+    def _discriminator_inputs(self, users, profiles, user_all, item_all):
+        """Standardised teacher (real) and student (fake) scores on the ``adv_profile`` items:
+        the distillation's ``profiles`` as they are, or the users' scores on the panel."""
+        if self.panel is not None:
+            profiles = self.distillation.scores_on(
+                users, self.panel.expand(users.numel(), -1), user_all, item_all
+            )
+        return score_profiles(*profiles)
 
     def _discriminator_step(self, real, fake):
         ones = torch.ones(real.shape[0], device=real.device)
