@@ -216,12 +216,14 @@ def discriminator_lines(rows):
         losses = []
         for row in (r for r in rows if r["criterion"] == "gan" and r["prune_ratio"] == ratio):
             with open(os.path.join(os.path.dirname(row["checkpoint"]), "report.json")) as f:
-                losses.append([h["disc"] for h in json.load(f).get("search_history", [])])
-        if all(losses):
+                history = json.load(f).get("search_history", [])
+            losses.append([h["disc"] for h in history if "disc" in h])
+        losses = [x for x in losses if x]  # seeds whose report kept no search history: left out
+        if losses:
             lines.append(f"- gan {1 - ratio:.0%}: discriminator loss per search epoch, min "
                          f"{min(min(x) for x in losses):.3f}, mean of the last 10 "
                          f"{statistics.mean(v for x in losses for v in x[-10:]):.3f} "
-                         f"(chance {2 * math.log(2):.3f}; {len(losses)} seeds)")
+                         f"(chance {2 * math.log(2):.3f}; seeds: {len(losses)})")
     return ["", *lines] if lines else []
 
 

@@ -294,7 +294,7 @@ def test_inherit_weight_outside_zero_one_is_a_config_error(make_config, prune_di
         make_config("GCNPruneGAN", {**prune_dict, "inherit_weight": 1.5})
 
 
-def test_bpr_runs_keep_their_cache_names_whatever_the_ccl_settings(make_config, prune_dict):
+def test_runs_keep_their_cache_names_at_the_settings_before_a_key(make_config, prune_dict):
     from recbole_gcnprune.trainer.gan_prune_trainer import config_key
 
     def key(**overrides):
@@ -309,6 +309,16 @@ def test_bpr_runs_keep_their_cache_names_whatever_the_ccl_settings(make_config, 
     assert key(ranking_loss="ccl", ccl_item_norm=False) != ccl
     assert key(adv_profile="sampled") == bpr  # the behaviour before the key
     assert key(adv_profile="panel") != bpr
+
+
+def test_the_discriminator_setting_leaves_the_teacher_cache_alone(make_config, prune_dict):
+    from recbole_gcnprune.trainer.gan_prune_trainer import PRUNING_KEYS, RUNTIME_KEYS, config_key
+
+    def teacher_key(**overrides):
+        config = make_config("GCNPruneGAN", {**prune_dict, **overrides})
+        return config_key(config, PRUNING_KEYS + RUNTIME_KEYS)
+
+    assert teacher_key(adv_profile="panel") == teacher_key(adv_profile="sampled")
 
 
 def test_gan_prunes_a_ccl_model(make_config, make_data, prune_dict):
@@ -330,16 +340,35 @@ def test_panel_discriminator_sees_the_same_items_in_the_same_order(make_config, 
     trainer._teacher(loaders[0], loaders[1], verbose=False, show_progress=False)
     search = gan_search.AdversarialMaskSearch(model, trainer.teacher_embeddings,
                                               trainer.search_settings)
-    seen = []
-    original = search.distillation.scores_on
+    items_seen, scores, fed = [], [], []
+    scores_on, score_profiles = search.distillation.scores_on, gan_search.score_profiles
 
-    def record(users, items, user_all, item_all):
-        seen.append(items)
-        return original(users, items, user_all, item_all)
+    def record_scores(users, items, user_all, item_all):
+        items_seen.append(items)
+        scores.append(scores_on(users, items, user_all, item_all))
+        return scores[-1]
 
-    monkeypatch.setattr(search.distillation, "scores_on", record)
+    def record_fed(teacher, student):
+        fed.append((teacher, student))
+        return score_profiles(teacher, student)
+
+    monkeypatch.setattr(search.distillation, "scores_on", record_scores)
+    monkeypatch.setattr(gan_search, "score_profiles", record_fed)
     search.run([next(iter(loaders[0]))] * 2)
-    # each step scores the distillation's fresh sample and then the panel; the panel never moves
-    assert len(seen) == 4 and torch.equal(seen[1], seen[3]) and not torch.equal(seen[0], seen[2])
-    assert (seen[1] == seen[1][0]).all() and len(set(seen[1][0].tolist())) == 5
-    assert search.discriminator.net[0].in_features == 5
+    # each step scores the distillation's fresh sample, then the panel; the panel never moves
+    assert len(items_seen) == 4
+    assert torch.equal(items_seen[1], items_seen[3])
+    assert not torch.equal(items_seen[0], items_seen[2])
+    assert (items_seen[1] == items_seen[1][0]).all() and len(set(items_seen[1][0].tolist())) == 5
+    # and the discriminator is fed the panel's scores, not the distillation's
+    assert len(fed) == 2 and all(f[0] is scores[2 * k + 1][0] and f[1] is scores[2 * k + 1][1]
+                                 for k, f in enumerate(fed))
+
+
+def test_search_settings_reject_an_unknown_profile():
+    from recbole_gcnprune.pruning.gan_search import SearchSettings
+
+    with pytest.raises(ValueError, match="adv_profile='fixed': must be one of sampled, panel"):
+        SearchSettings(epochs=1, keep_fraction=0.5, adv_weight=0.1, distill_weight=1.0,
+                       budget_weight=1.0, student_lr=0.01, generator_lr=0.01,
+                       discriminator_lr=0.01, adv_profile="fixed")

@@ -30,7 +30,7 @@ from recbole_gcnprune.pruning.distill import standardise
 
 
 def score_profiles(teacher_scores, student_scores):
-    """Discriminator inputs: both score matrices standardised per row, columns as sampled."""
+    """Discriminator inputs: both score matrices standardised per row, columns as given."""
     return standardise(teacher_scores), standardise(student_scores)
 
 
@@ -42,10 +42,11 @@ def item_panel(n_items, size, generator):
 class ProfileDiscriminator(nn.Module):
     """MLP giving the logit that a score profile came from the teacher."""
 
-    def __init__(self, n_items_sampled, hidden=64):
+    def __init__(self, width, hidden=64):
+        """``width``: items per profile."""
         super().__init__()
         self.net = nn.Sequential(
-            nn.Linear(n_items_sampled, hidden),
+            nn.Linear(width, hidden),
             nn.LeakyReLU(0.2),
             nn.Linear(hidden, hidden),
             nn.LeakyReLU(0.2),

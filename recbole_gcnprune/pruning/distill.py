@@ -67,8 +67,12 @@ class RankingDistillation:
 
     def profiles(self, user, user_all, item_all):
         """Teacher and student score profiles of (a sample of) the batch's users."""
+        return self.users_and_profiles(user, user_all, item_all)[1]
+
+    def users_and_profiles(self, user, user_all, item_all):
+        """The sampled users and their ``(teacher, student)`` profiles."""
         users = self.sample_users(user)
-        return self.scores_on(users, self.profile_items(users), user_all, item_all)
+        return users, self.scores_on(users, self.profile_items(users), user_all, item_all)
 
     def scores_on(self, users, items, user_all, item_all):
         """Teacher and student scores of ``users`` on ``items`` (``len(users) x L`` indices)."""

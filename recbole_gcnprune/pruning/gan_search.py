@@ -33,6 +33,9 @@ from recbole_gcnprune.pruning.generator import (
 )
 
 
+ADV_PROFILES = ("sampled", "panel")
+
+
 @dataclass(frozen=True)
 class SearchSettings:
     epochs: int
@@ -49,6 +52,11 @@ class SearchSettings:
     adv_profile: str = "sampled"
     max_users: int = 256
     seed: int = 0
+
+    def __post_init__(self):
+        if self.adv_profile not in ADV_PROFILES:
+            raise ValueError(f"adv_profile={self.adv_profile!r}: must be one of "
+                             f"{', '.join(ADV_PROFILES)}")
 
 
 class AdversarialMaskSearch:
@@ -117,9 +125,8 @@ class AdversarialMaskSearch:
             user_all, item_all, user,
             interaction[self.student.ITEM_ID], interaction[self.student.NEG_ITEM_ID],
         ).sum()
-        users = self.distillation.sample_users(user)
-        teacher_profiles, student_profiles = self.distillation.scores_on(
-            users, self.distillation.profile_items(users), user_all, item_all
+        users, (teacher_profiles, student_profiles) = self.distillation.users_and_profiles(
+            user, user_all, item_all
         )
         real, fake = self._discriminator_inputs(
             users, (teacher_profiles, student_profiles), user_all, item_all
