@@ -161,12 +161,17 @@ def throughput(args, seed, rows, teacher_file):
     return common.interleaved_full_sort_ms({k: (m, test) for k, m in models.items()}, rounds=7)
 
 
+def run_json(row, name):
+    """A JSON file (``report.json``, ``finetune.json``) of the row's run folder."""
+    with open(os.path.join(os.path.dirname(row["checkpoint"]), name)) as f:
+        return json.load(f)
+
+
 def pipeline_ratio(row, teacher_seconds):
     """Wall time of the whole pipeline over the dense training alone: (teacher training +
     selection + fine-tuning) / teacher training; train_small has no teacher, so its own training
     over the teacher's. None when the run resumed a finished phase (its time is not known)."""
-    with open(os.path.join(os.path.dirname(row["checkpoint"]), "report.json")) as f:
-        report = json.load(f)
+    report = run_json(row, "report.json")
     if not teacher_seconds or "finetune_seconds" not in report:
         return None
     own = report.get("selection_seconds", 0.0) + report["finetune_seconds"]
@@ -184,8 +189,7 @@ def metric_cells(rows):
 
 def valid_ndcg(row):
     """Best validation NDCG@20 of the row's fine-tuning (its run folder's ``finetune.json``)."""
-    with open(os.path.join(os.path.dirname(row["checkpoint"]), "finetune.json")) as f:
-        return json.load(f)["best_valid_result"]["ndcg@20"]
+    return run_json(row, "finetune.json")["best_valid_result"]["ndcg@20"]
 
 
 def valid_cell(rows):
@@ -215,8 +219,7 @@ def discriminator_lines(rows):
     for ratio in sorted({r["prune_ratio"] for r in rows if r["criterion"] == "gan"}):
         losses = []
         for row in (r for r in rows if r["criterion"] == "gan" and r["prune_ratio"] == ratio):
-            with open(os.path.join(os.path.dirname(row["checkpoint"]), "report.json")) as f:
-                history = json.load(f).get("search_history", [])
+            history = run_json(row, "report.json").get("search_history", [])
             losses.append([h["disc"] for h in history if "disc" in h])
         losses = [x for x in losses if x]  # seeds whose report kept no search history: left out
         if losses:

@@ -9,6 +9,7 @@ from recbole.utils import ModelType
 from recbole_gcnprune import compat
 from recbole_gcnprune.errors import ConfigError
 from recbole_gcnprune.metrics import register_metrics
+from recbole_gcnprune.pruning.gan_search import ADV_PROFILES
 from recbole_gcnprune.registry import get_model
 
 
@@ -79,7 +80,7 @@ _RULES = {
     "inherit_weight": (lambda v: _non_negative_number(v) and v <= 1, "a number in [0, 1]",
                        "--inherit_weight=0.25"),
     "adv_weight": (_non_negative_number, "a number >= 0", "--adv_weight=0.1"),
-    "adv_profile": (lambda v: v in ("sampled", "panel"), "one of sampled, panel",
+    "adv_profile": (lambda v: v in ADV_PROFILES, f"one of {', '.join(ADV_PROFILES)}",
                     "--adv_profile=panel"),
     "distill_weight": (_non_negative_number, "a number >= 0", "--distill_weight=1.0"),
     "finetune_distill_weight": (_non_negative_number, "a number >= 0",
