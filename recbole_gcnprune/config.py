@@ -85,6 +85,8 @@ _RULES = {
     "distill_weight": (_non_negative_number, "a number >= 0", "--distill_weight=1.0"),
     "finetune_distill_weight": (_non_negative_number, "a number >= 0",
                                 "--finetune_distill_weight=1.0"),
+    "finetune_eval_step": (_positive_int, "a positive integer, or ~ for eval_step",
+                           "--finetune_eval_step=1"),
     "distill_top_items": (_non_negative_int, "a non-negative integer", "--distill_top_items=32"),
     "budget_weight": (_non_negative_number, "a number >= 0", "--budget_weight=5.0"),
     "search_epochs": (_non_negative_int, "a non-negative integer", "--search_epochs=30"),

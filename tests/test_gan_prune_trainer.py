@@ -309,6 +309,8 @@ def test_runs_keep_their_cache_names_at_the_settings_before_a_key(make_config, p
     assert key(ranking_loss="ccl", ccl_item_norm=False) != ccl
     assert key(adv_profile="sampled") == bpr  # the behaviour before the key
     assert key(adv_profile="panel") != bpr
+    assert key(finetune_eval_step=None) == bpr  # the behaviour before the key
+    assert key(finetune_eval_step=1) != bpr
 
 
 def test_the_discriminator_setting_leaves_the_teacher_cache_alone(make_config, prune_dict):
@@ -319,6 +321,29 @@ def test_the_discriminator_setting_leaves_the_teacher_cache_alone(make_config, p
         return config_key(config, PRUNING_KEYS + RUNTIME_KEYS)
 
     assert teacher_key(adv_profile="panel") == teacher_key(adv_profile="sampled")
+    assert teacher_key(finetune_eval_step=1) == teacher_key()
+
+
+@pytest.mark.parametrize(("finetune_eval_step", "finetune_schedule"), [(None, (4, 3)), (2, (2, 6))])
+def test_fine_tuning_validates_on_its_own_schedule_with_the_same_patience_in_epochs(
+        make_config, make_data, prune_dict, monkeypatch, finetune_eval_step, finetune_schedule):
+    _, loaders, _, trainer = build(make_config, make_data, {
+        **prune_dict, "prune_criterion": "magnitude", "epochs": 4, "eval_step": 4,
+        "stopping_step": 3, "finetune_eval_step": finetune_eval_step})
+    seen = []
+    valid_epoch = trainer._valid_epoch
+
+    def record(*args, **kwargs):
+        phase = os.path.basename(trainer.saved_model_file)
+        seen.append((phase, trainer.eval_step, trainer.stopping_step))
+        return valid_epoch(*args, **kwargs)
+
+    monkeypatch.setattr(trainer, "_valid_epoch", record)
+    trainer.fit(loaders[0], loaders[1], saved=True)
+    step = finetune_schedule[0]
+    assert seen == ([("teacher-training.pth", 4, 3)]
+                    + [("finetune.pth", *finetune_schedule)] * (4 // step))
+    assert (trainer.eval_step, trainer.stopping_step) == (4, 3)  # restored after fine-tuning
 
 
 def test_gan_prunes_a_ccl_model(make_config, make_data, prune_dict):

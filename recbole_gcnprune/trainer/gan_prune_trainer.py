@@ -10,6 +10,7 @@ fine-tuned model from this run's folder.
 
 import hashlib
 import json
+import math
 import os
 from time import time
 
@@ -39,7 +40,7 @@ PRUNING_KEYS = (
     "prune_criterion", "prune_ratio", "search_epochs", "adv_weight", "distill_weight",
     "budget_weight", "generator_lr", "discriminator_lr", "tau_start", "tau_end",
     "n_items_sampled", "taylor_batches", "teacher_checkpoint", "finetune_distill_weight",
-    "distill_top_items", "prune_rotation", "inherit_weight", "adv_profile",
+    "distill_top_items", "prune_rotation", "inherit_weight", "adv_profile", "finetune_eval_step",
 )
 FROM_SCRATCH = ("train_small", "distill_small")  # the pruned widths, re-initialised
 # what only acts on the teacher's weights: left out of a from-scratch run's folder key
@@ -52,7 +53,8 @@ RUNTIME_KEYS = (
 
 # Left out of cache keys, so caches made before these keys existed keep their names: keys at the
 # value that behaves as before them, and the ccl settings unless the loss is ccl (they do not act)
-AS_BEFORE = {"ranking_loss": "bpr", "ccl_item_norm": True, "adv_profile": "sampled"}
+AS_BEFORE = {"ranking_loss": "bpr", "ccl_item_norm": True, "adv_profile": "sampled",
+             "finetune_eval_step": None}
 CCL_KEYS = ("ccl_margin", "ccl_negative_weight", "ccl_item_norm")
 
 
@@ -91,6 +93,7 @@ class GANPruneTrainer(Trainer):
         self.taylor_batches = config["taylor_batches"]
         self.finetune_distill_weight = config["finetune_distill_weight"]
         self.distill_top_items = config["distill_top_items"]
+        self.finetune_eval_step = config["finetune_eval_step"]
         self.search_settings = SearchSettings(
             epochs=config["search_epochs"],
             keep_fraction=1.0 - self.prune_ratio,
@@ -266,12 +269,25 @@ class GANPruneTrainer(Trainer):
                 self.distill_top_items, torch.Generator().manual_seed(self.config["seed"]),
             )
         start = time()
-        result = super().fit(train_data, valid_data, verbose, saved, show_progress, callback_fn)
+        schedule = self.eval_step, self.stopping_step
+        self.eval_step, self.stopping_step = self._finetune_schedule()
+        try:
+            result = super().fit(train_data, valid_data, verbose, saved, show_progress, callback_fn)
+        finally:
+            self.eval_step, self.stopping_step = schedule
         self.report["finetune_seconds"] = time() - start
         self.distillation = None
         write_json(os.path.join(self.run_dir, "finetune.json"),
                    {"best_valid_score": float(result[0]), "best_valid_result": plain_metrics(result[1])})
         return result
+
+    def _finetune_schedule(self):
+        """(eval_step, stopping_step) of fine-tuning: validation every ``finetune_eval_step``
+        epochs (default: ``eval_step``), with the same patience in epochs as the teacher's."""
+        if self.finetune_eval_step is None:
+            return self.eval_step, self.stopping_step
+        step = min(self.finetune_eval_step, self.epochs)
+        return step, math.ceil(self.stopping_step * self.eval_step / step)
 
     # ------------------------------------------------------------------------------ teacher
     def _teacher(self, train_data, valid_data, verbose, show_progress):
