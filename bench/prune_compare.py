@@ -57,6 +57,9 @@ def parse_args(argv):
                    help="teachers and pruning runs (default WORK_DIR/saved); pass a leaderboard's "
                         "OUTPUT/checkpoints to share them with its seed-2020 rows")
     p.add_argument("--output", default=None, help="markdown table (default bench/results/...)")
+    p.add_argument("--compare-to", default=None, metavar="WORK_DIR",
+                   help="another work dir of the same dataset (the same runs under other "
+                        "--set): add each row's NDCG@20 minus that dir's same row, same seeds")
     p.add_argument("--render-only", action="store_true",
                    help="tabulate the rows already finished; train nothing new")
     return p.parse_args(argv)
@@ -230,6 +233,32 @@ def discriminator_lines(rows):
     return ["", *lines] if lines else []
 
 
+def compare_lines(args, rows):
+    """Per (ratio, criterion): NDCG@20 minus the same (seed, ratio, criterion) row of
+    ``--compare-to``, paired over the seeds both have, with that dir's overrides named."""
+    if not args.compare_to:
+        return []
+    lines, theirs = [], set()
+    for ratio in sorted({r["prune_ratio"] for r in rows}):
+        for criterion in CRITERIA:
+            diffs = []
+            for row in (r for r in rows if r["prune_ratio"] == ratio and r["criterion"] == criterion):
+                name = os.path.basename(row_path(args, row["seed"], ratio, criterion))
+                path = os.path.join(args.compare_to, args.dataset, name)
+                if os.path.isfile(path):
+                    with open(path) as f:
+                        other = json.load(f)
+                    theirs.add(json.dumps(other.get("overrides", "unrecorded"), sort_keys=True))
+                    diffs.append(row["test"]["ndcg@20"] - other["test"]["ndcg@20"])
+            if diffs:
+                mean, std = mean_std(diffs)
+                lines.append(f"- {criterion} {1 - ratio:.0%}: {mean:+.4f} ± {std:.4f} "
+                             f"({len(diffs)} seeds)")
+    head = (f"NDCG@20 minus the same row of `{args.compare_to}` (overrides "
+            f"{' / '.join(sorted(theirs)) or '-'}), paired over seeds:")
+    return ["", head, *lines]
+
+
 def speed_cells(ms, dense_ms):
     """Throughput is measured on the first seed only; '-' where that seed lacks the row."""
     return f"{ms:.1f} | {dense_ms / ms:.2f}x" if ms and dense_ms else "- | -"
@@ -264,7 +293,7 @@ def render(args, dense_rows, rows, speed, command):
                          f"{sel[0]['parameters']:,} | {metric_cells(sel)} | {valid_cell(sel)} | "
                          f"{share_of_dense(sel, dense_ndcg):.1f} | {minus_gan(sel, rows)} | "
                          f"{speed_cells(speed.get((ratio, criterion)), dense_ms)} | {wall} |")
-    return "\n".join(lines + discriminator_lines(rows)) + "\n"
+    return "\n".join(lines + discriminator_lines(rows) + compare_lines(args, rows)) + "\n"
 
 
 def main(argv=None):
