@@ -159,13 +159,16 @@ def _stored_row(label, ratio, ndcg, config=None):
     return row
 
 
-def test_each_backbone_loss_gets_its_own_pruning_curve(tmp_path):
+def test_each_backbone_loss_and_schedule_gets_its_own_pruning_curve(tmp_path):
+    users = {"ranking_loss": "ccl", "ccl_item_norm": False}
     rows = [_stored_row("old", 0.5, 0.30),  # stored before ranking_loss existed
-            _stored_row("bpr", 0.75, 0.28, {"ranking_loss": "bpr"}),
+            _stored_row("bpr", 0.75, 0.28, {"ranking_loss": "bpr", "finetune_eval_step": None}),
             _stored_row("ccl", 0.75, 0.31, {"ranking_loss": "ccl", "ccl_item_norm": True}),
-            _stored_row("users", 0.75, 0.32, {"ranking_loss": "ccl", "ccl_item_norm": False})]
-    summary = summarize(rows, ["old", "bpr", "ccl", "users"])
-    assert list(summary["backbone"]) == ["bpr", "bpr", "ccl", "ccl-usernorm"]
+            _stored_row("users", 0.75, 0.32, users),
+            _stored_row("users-ft1", 0.75, 0.33, {**users, "finetune_eval_step": 1})]
+    summary = summarize(rows, ["old", "bpr", "ccl", "users", "users-ft1"])
+    assert list(summary["variant"]) == ["bpr", "bpr", "ccl", "ccl-usernorm",
+                                        "ccl-usernorm, ft-eval 1"]
     path = str(tmp_path / "plot.png")
     assert write_plot(path, summary, "two curves")
     assert matplotlib.image.imread(path).ndim == 3

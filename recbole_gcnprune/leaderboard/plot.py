@@ -1,10 +1,10 @@
 """``leaderboard.png``: test NDCG@20 against parameters (log x), the accuracy/size frontier.
 
 Our GAN-pruned rows are joined by a line (the pruning curve, each point labelled with the share of
-channels removed; one curve per backbone loss, ``summary.backbone``); our other criteria and the
-dense model get a marker each; every baseline is a labelled grey point. Error bars are the std
-over seeds. Drawn with matplotlib's Agg canvas, without pyplot, so no display or global backend
-is touched.
+channels removed; one curve per backbone loss and fine-tuning schedule, ``summary.variant``); our
+other criteria and the dense model get a marker each; every baseline is a labelled grey point.
+Error bars are the std over seeds. Drawn with matplotlib's Agg canvas, without pyplot, so no
+display or global backend is touched.
 """
 
 import io
@@ -22,6 +22,7 @@ _EXTRA_MARKERS = "vP<>hp"
 # C3, black and dark violet: the pruning curves; grey (C7): the baselines
 _COLORS = ("C0", "C1", "C2", "C4", "C5", "C6", "C8", "C9", "navy", "teal", "maroon", "gold")
 _CURVE_COLORS = {"bpr": "C3", "ccl": "black", "ccl-usernorm": "darkviolet"}
+_OTHER_CURVE_COLORS = ("deeppink", "darkgoldenrod", "darkcyan", "olive")
 
 
 def _point(line):
@@ -44,18 +45,19 @@ def _draw_baselines(ax, lines):
         ax.annotate(line["model"], (x, y), xytext=(4, 4), textcoords="offset points", fontsize=7)
 
 
-def _loss_suffix(loss):
-    """Legend suffix naming a non-default backbone loss."""
-    return "" if loss in (None, "bpr") else f", {loss}"
+def _variant_suffix(variant):
+    """Legend suffix naming a non-default variant (backbone loss, fine-tuning schedule)."""
+    return "" if variant in (None, "bpr") else f", {variant}"
 
 
 def _draw_pruning_curves(ax, lines):
-    for loss, group in lines.groupby("backbone", sort=True):
+    others = iter(_OTHER_CURVE_COLORS)
+    for variant, group in lines.groupby("variant", sort=True):
         points = sorted((_point(line) + (_ratio_text(line),) for _, line in group.iterrows()))
         xs, ys, stds, texts = zip(*points)
-        color = _CURVE_COLORS.get(loss, "C3")
+        color = _CURVE_COLORS.get(variant) or next(others, "C3")
         ax.errorbar(xs, ys, yerr=stds, fmt="-o", color=color, capsize=2,
-                    label=f"GCNPruneGAN{_loss_suffix(loss)} (gan; % pruned)")
+                    label=f"GCNPruneGAN{_variant_suffix(variant)} (gan; % pruned)")
         for x, y, text in zip(xs, ys, texts):
             ax.annotate(text, (x, y), xytext=(4, -10), textcoords="offset points", fontsize=7,
                         color=color)
@@ -65,12 +67,12 @@ def _draw_other_criteria(ax, lines):
     """One marker and colour per criterion; its ratio goes in the legend when it has one ratio,
     beside each point otherwise."""
     extra = iter(_EXTRA_MARKERS)
-    groups = lines.groupby(["backbone", "prune_criterion"], sort=True)
-    for index, ((loss, criterion), group) in enumerate(groups):
+    groups = lines.groupby(["variant", "prune_criterion"], sort=True)
+    for index, ((variant, criterion), group) in enumerate(groups):
         marker = _MARKERS.get(criterion) or next(extra, "o")
         color = _COLORS[index % len(_COLORS)]
         ratios = sorted({_ratio_text(line) for _, line in group.iterrows()})
-        name = ("dense" if criterion == "none" else criterion) + _loss_suffix(loss)
+        name = ("dense" if criterion == "none" else criterion) + _variant_suffix(variant)
         if len(ratios) == 1 and ratios[0]:
             name = f"{name}, {ratios[0]} pruned"
         for i, (_, line) in enumerate(group.iterrows()):

@@ -32,12 +32,15 @@ def pruning_criterion(row):
     return criterion
 
 
-def backbone(row):
-    """Our model's backbone loss: ``bpr`` (also rows stored before the option existed), ``ccl``,
-    or ``ccl-usernorm`` (``ccl_item_norm: False``)."""
+def variant(row):
+    """Our model's variant: its backbone loss, ``bpr`` (also rows stored before the option
+    existed), ``ccl`` or ``ccl-usernorm`` (``ccl_item_norm: False``), plus ``, ft-eval N`` when
+    fine-tuning was validated on its own schedule (``finetune_eval_step``)."""
     config = row.get("config", {})
     loss = config.get("ranking_loss", "bpr")
-    return "ccl-usernorm" if loss == "ccl" and config.get("ccl_item_norm") is False else loss
+    name = "ccl-usernorm" if loss == "ccl" and config.get("ccl_item_norm") is False else loss
+    step = config.get("finetune_eval_step")
+    return name if step is None else f"{name}, ft-eval {step}"
 
 
 def _flat(row):
@@ -55,7 +58,7 @@ def _stats(label, rows):
         "base_model": first["model"],
         "prune_criterion": criterion,
         "prune_ratio": first.get("prune_ratio") if criterion not in (None, "none") else None,
-        "backbone": backbone(first) if criterion is not None else None,
+        "variant": variant(first) if criterion is not None else None,
         "seeds": ",".join(str(row["seed"]) for row in rows),
         "n_seeds": len(rows),
     }
