@@ -235,27 +235,33 @@ def discriminator_lines(rows):
 
 def compare_lines(args, rows):
     """Per (ratio, criterion): NDCG@20 minus the same (seed, ratio, criterion) row of
-    ``--compare-to``, paired over the seeds both have, with that dir's overrides named."""
+    ``--compare-to``, paired over the seeds both have, with that dir's settings named."""
     if not args.compare_to:
         return []
     lines, theirs = [], set()
     for ratio in sorted({r["prune_ratio"] for r in rows}):
         for criterion in CRITERIA:
             diffs = []
-            for row in (r for r in rows if r["prune_ratio"] == ratio and r["criterion"] == criterion):
+            for row in rows:
+                if (row["prune_ratio"], row["criterion"]) != (ratio, criterion):
+                    continue
                 name = os.path.basename(row_path(args, row["seed"], ratio, criterion))
                 path = os.path.join(args.compare_to, args.dataset, name)
                 if os.path.isfile(path):
                     with open(path) as f:
                         other = json.load(f)
-                    theirs.add(json.dumps(other.get("overrides", "unrecorded"), sort_keys=True))
+                    keys = ("overrides", "config_files")
+                    theirs.add(json.dumps({k: other.get(k, "unrecorded") for k in keys},
+                                          sort_keys=True))
                     diffs.append(row["test"]["ndcg@20"] - other["test"]["ndcg@20"])
             if diffs:
                 mean, std = mean_std(diffs)
                 lines.append(f"- {criterion} {1 - ratio:.0%}: {mean:+.4f} ± {std:.4f} "
                              f"({len(diffs)} seeds)")
-    head = (f"NDCG@20 minus the same row of `{args.compare_to}` (overrides "
-            f"{' / '.join(sorted(theirs)) or '-'}), paired over seeds:")
+    if not lines:
+        return ["", f"No row of `{args.compare_to}` matches this table's rows."]
+    head = (f"NDCG@20 minus the same row of `{args.compare_to}` ({' / '.join(sorted(theirs))}), "
+            "paired over seeds:")
     return ["", head, *lines]
 
 

@@ -324,12 +324,15 @@ def test_the_discriminator_setting_leaves_the_teacher_cache_alone(make_config, p
     assert teacher_key(finetune_eval_step=1) == teacher_key()
 
 
-@pytest.mark.parametrize(("finetune_eval_step", "finetune_schedule"), [(None, (4, 3)), (2, (2, 6))])
+@pytest.mark.parametrize(("finetune_eval_step", "finetune_schedule"),
+                         [(None, (4, 5)), (2, (2, 10)), (3, (3, 7)), (9, (4, 5))])
 def test_fine_tuning_validates_on_its_own_schedule_with_the_same_patience_in_epochs(
         make_config, make_data, prune_dict, monkeypatch, finetune_eval_step, finetune_schedule):
+    # patience 5 validations x 4 epochs = 20 epochs: 10 x 2, ceil(20 / 3) = 7 x 3; a step
+    # beyond the 4 epochs is cut to 4, as RecBole cuts eval_step
     _, loaders, _, trainer = build(make_config, make_data, {
         **prune_dict, "prune_criterion": "magnitude", "epochs": 4, "eval_step": 4,
-        "stopping_step": 3, "finetune_eval_step": finetune_eval_step})
+        "stopping_step": 5, "finetune_eval_step": finetune_eval_step})
     seen = []
     valid_epoch = trainer._valid_epoch
 
@@ -341,9 +344,16 @@ def test_fine_tuning_validates_on_its_own_schedule_with_the_same_patience_in_epo
     monkeypatch.setattr(trainer, "_valid_epoch", record)
     trainer.fit(loaders[0], loaders[1], saved=True)
     step = finetune_schedule[0]
-    assert seen == ([("teacher-training.pth", 4, 3)]
+    assert seen == ([("teacher-training.pth", 4, 5)]
                     + [("finetune.pth", *finetune_schedule)] * (4 // step))
-    assert (trainer.eval_step, trainer.stopping_step) == (4, 3)  # restored after fine-tuning
+    assert (trainer.eval_step, trainer.stopping_step) == (4, 5)  # restored after fine-tuning
+
+
+def test_without_validation_fine_tuning_is_not_validated_either(make_config, make_data,
+                                                                 prune_dict):
+    _, _, _, trainer = build(make_config, make_data, {
+        **prune_dict, "eval_step": 0, "stopping_step": 5, "finetune_eval_step": 1})
+    assert trainer._finetune_schedule() == (0, 5)
 
 
 def test_gan_prunes_a_ccl_model(make_config, make_data, prune_dict):

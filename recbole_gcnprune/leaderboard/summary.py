@@ -35,12 +35,14 @@ def pruning_criterion(row):
 def variant(row):
     """Our model's variant: its backbone loss, ``bpr`` (also rows stored before the option
     existed), ``ccl`` or ``ccl-usernorm`` (``ccl_item_norm: False``), plus ``, ft-eval N`` when
-    fine-tuning was validated on its own schedule (``finetune_eval_step``)."""
+    fine-tuning was validated on its own schedule (``finetune_eval_step``; a dense row has no
+    fine-tuning, so not there)."""
     config = row.get("config", {})
     loss = config.get("ranking_loss", "bpr")
     name = "ccl-usernorm" if loss == "ccl" and config.get("ccl_item_norm") is False else loss
     step = config.get("finetune_eval_step")
-    return name if step is None else f"{name}, ft-eval {step}"
+    fine_tuned = pruning_criterion(row) not in (None, "none")
+    return f"{name}, ft-eval {step}" if step is not None and fine_tuned else name
 
 
 def _flat(row):

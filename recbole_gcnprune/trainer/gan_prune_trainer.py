@@ -283,8 +283,9 @@ class GANPruneTrainer(Trainer):
 
     def _finetune_schedule(self):
         """(eval_step, stopping_step) of fine-tuning: validation every ``finetune_eval_step``
-        epochs (default: ``eval_step``), with the same patience in epochs as the teacher's."""
-        if self.finetune_eval_step is None:
+        epochs (default: ``eval_step``), with the same patience in epochs as the teacher's;
+        unchanged when ``eval_step`` <= 0 (no validation at all)."""
+        if self.finetune_eval_step is None or self.eval_step <= 0:
             return self.eval_step, self.stopping_step
         step = min(self.finetune_eval_step, self.epochs)
         return step, math.ceil(self.stopping_step * self.eval_step / step)
