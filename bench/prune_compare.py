@@ -76,10 +76,10 @@ def overrides(args):
     return extra
 
 
-def row_path(args, seed, ratio, criterion):
-    """Where the row of (seed, ratio, criterion) is cached in ``--work-dir``."""
+def row_path(args, seed, ratio, criterion, work_dir=None):
+    """Where the row of (seed, ratio, criterion) is cached in ``work_dir`` (``--work-dir``)."""
     name = f"row-{seed}-split{args.split_seed}-{float(ratio)}-{criterion}.json"
-    return os.path.join(args.work_dir, args.dataset, name)
+    return os.path.join(work_dir or args.work_dir, args.dataset, name)
 
 
 def run_row(args, seed, ratio, criterion):
@@ -238,30 +238,26 @@ def compare_lines(args, rows):
     ``--compare-to``, paired over the seeds both have, with that dir's settings named."""
     if not args.compare_to:
         return []
-    lines, theirs = [], set()
-    for ratio in sorted({r["prune_ratio"] for r in rows}):
-        for criterion in CRITERIA:
-            diffs = []
-            for row in rows:
-                if (row["prune_ratio"], row["criterion"]) != (ratio, criterion):
-                    continue
-                name = os.path.basename(row_path(args, row["seed"], ratio, criterion))
-                path = os.path.join(args.compare_to, args.dataset, name)
-                if os.path.isfile(path):
-                    with open(path) as f:
-                        other = json.load(f)
-                    keys = ("overrides", "config_files")
-                    theirs.add(json.dumps({k: other.get(k, "unrecorded") for k in keys},
-                                          sort_keys=True))
-                    diffs.append(row["test"]["ndcg@20"] - other["test"]["ndcg@20"])
-            if diffs:
-                mean, std = mean_std(diffs)
-                lines.append(f"- {criterion} {1 - ratio:.0%}: {mean:+.4f} ± {std:.4f} "
-                             f"({len(diffs)} seeds)")
-    if not lines:
+    diffs, theirs = {}, set()
+    for row in rows:
+        key = (row["prune_ratio"], row["criterion"])
+        path = row_path(args, row["seed"], *key, work_dir=args.compare_to)
+        if not os.path.isfile(path):
+            continue
+        with open(path) as f:
+            other = json.load(f)
+        settings = {k: other.get(k, "unrecorded") for k in ("overrides", "config_files")}
+        theirs.add(json.dumps(settings, sort_keys=True))
+        diffs.setdefault(key, []).append(row["test"]["ndcg@20"] - other["test"]["ndcg@20"])
+    if not diffs:
         return ["", f"No row of `{args.compare_to}` matches this table's rows."]
     head = (f"NDCG@20 minus the same row of `{args.compare_to}` ({' / '.join(sorted(theirs))}), "
             "paired over seeds:")
+    lines = []
+    for ratio, criterion in sorted(diffs, key=lambda k: (k[0], CRITERIA.index(k[1]))):
+        mean, std = mean_std(diffs[(ratio, criterion)])
+        lines.append(f"- {criterion} {1 - ratio:.0%}: {mean:+.4f} ± {std:.4f} "
+                     f"({len(diffs[(ratio, criterion)])} seeds)")
     return ["", head, *lines]
 
 

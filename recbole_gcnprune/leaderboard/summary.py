@@ -32,17 +32,16 @@ def pruning_criterion(row):
     return criterion
 
 
-def variant(row):
+def variant(row, criterion):
     """Our model's variant: its backbone loss, ``bpr`` (also rows stored before the option
     existed), ``ccl`` or ``ccl-usernorm`` (``ccl_item_norm: False``), plus ``, ft-eval N`` when
-    fine-tuning was validated on its own schedule (``finetune_eval_step``; a dense row has no
-    fine-tuning, so not there)."""
+    fine-tuning was validated on its own schedule (``finetune_eval_step``; a dense row, whose
+    ``criterion`` is ``none``, has no fine-tuning)."""
     config = row.get("config", {})
     loss = config.get("ranking_loss", "bpr")
     name = "ccl-usernorm" if loss == "ccl" and config.get("ccl_item_norm") is False else loss
     step = config.get("finetune_eval_step")
-    fine_tuned = pruning_criterion(row) not in (None, "none")
-    return f"{name}, ft-eval {step}" if step is not None and fine_tuned else name
+    return f"{name}, ft-eval {step}" if step is not None and criterion != "none" else name
 
 
 def _flat(row):
@@ -60,7 +59,7 @@ def _stats(label, rows):
         "base_model": first["model"],
         "prune_criterion": criterion,
         "prune_ratio": first.get("prune_ratio") if criterion not in (None, "none") else None,
-        "variant": variant(first) if criterion is not None else None,
+        "variant": variant(first, criterion) if criterion is not None else None,
         "seeds": ",".join(str(row["seed"]) for row in rows),
         "n_seeds": len(rows),
     }
