@@ -15,8 +15,10 @@ Used by the leaderboard and the pruning reports:
   batch's scores are released before the next, as the evaluator does; keeping them all would time
   the allocator's page faults (38 MB of fresh scores per 1,000 users on Book-Crossing), which cost
   the same at every width. One untimed warm-up run comes first; the result is the median over
-  repeats. Models without ``full_sort_predict`` (e.g. NeuMF) are scored
-  through ``predict`` on every (user, item) pair, as RecBole's trainer does.
+  repeats. Models whose ``full_sort_predict`` raises ``NotImplementedError`` are scored through
+  ``predict`` on every (user, item) pair, as RecBole's trainer does. NeuMF has one since
+  :mod:`recbole_gcnprune.compat` (installed by our ``Config``) gives it a batched, exact
+  ``full_sort_predict``; rows measured before that (ml-100k NeuMF) timed the pairwise path.
 * :class:`Stopwatch`: wall time of a block (CUDA synchronised on CUDA devices).
 """
 
