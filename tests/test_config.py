@@ -114,6 +114,7 @@ def test_no_model_is_a_config_error(tiny_config_dict):
         ("ccl_item_norm", "no", r"invalid ccl_item_norm='no': must be True or False"),
         ("adv_profile", "fixed", r"invalid adv_profile='fixed': must be one of sampled, panel"),
         ("finetune_eval_step", 0, r"invalid finetune_eval_step=0: must be a positive integer"),
+        ("finetune_learning_rate", 0, r"invalid finetune_learning_rate=0: must be a number > 0"),
     ],
 )
 def test_invalid_values_rejected_at_build(key, value, pattern, tiny_config_dict, make_config):

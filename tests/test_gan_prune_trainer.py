@@ -311,6 +311,8 @@ def test_runs_keep_their_cache_names_at_the_settings_before_a_key(make_config, p
     assert key(adv_profile="panel") != bpr
     assert key(finetune_eval_step=None) == bpr  # the behaviour before the key
     assert key(finetune_eval_step=1) != bpr
+    assert key(finetune_learning_rate=None) == bpr  # the behaviour before the key
+    assert key(finetune_learning_rate=1e-3) != bpr
 
 
 def test_the_discriminator_setting_leaves_the_teacher_cache_alone(make_config, prune_dict):
@@ -322,6 +324,7 @@ def test_the_discriminator_setting_leaves_the_teacher_cache_alone(make_config, p
 
     assert teacher_key(adv_profile="panel") == teacher_key(adv_profile="sampled")
     assert teacher_key(finetune_eval_step=1) == teacher_key()
+    assert teacher_key(finetune_learning_rate=1e-3) == teacher_key()
 
 
 @pytest.mark.parametrize(("finetune_eval_step", "finetune_schedule"),
@@ -347,6 +350,26 @@ def test_fine_tuning_validates_on_its_own_schedule_with_the_same_patience_in_epo
     assert seen == ([("teacher-training.pth", 4, 5)]
                     + [("finetune.pth", *finetune_schedule)] * (4 // step))
     assert (trainer.eval_step, trainer.stopping_step) == (4, 5)  # restored after fine-tuning
+
+
+@pytest.mark.parametrize(("finetune_learning_rate", "expected"), [(None, 0.01), (0.002, 0.002)])
+def test_fine_tuning_trains_at_its_own_learning_rate(make_config, make_data, prune_dict,
+                                                     monkeypatch, finetune_learning_rate, expected):
+    _, loaders, _, trainer = build(make_config, make_data, {
+        **prune_dict, "prune_criterion": "magnitude", "learning_rate": 0.01,
+        "finetune_learning_rate": finetune_learning_rate})
+    seen = []
+    train_epoch = trainer._train_epoch
+
+    def record(*args, **kwargs):
+        phase = os.path.basename(trainer.saved_model_file)
+        seen.append((phase, trainer.optimizer.param_groups[0]["lr"]))
+        return train_epoch(*args, **kwargs)
+
+    monkeypatch.setattr(trainer, "_train_epoch", record)
+    trainer.fit(loaders[0], loaders[1], saved=True)
+    assert {lr for phase, lr in seen if phase == "teacher-training.pth"} == {0.01}
+    assert {lr for phase, lr in seen if phase == "finetune.pth"} == {expected}
 
 
 def test_without_validation_fine_tuning_is_not_validated_either(make_config, make_data,

@@ -41,6 +41,7 @@ PRUNING_KEYS = (
     "budget_weight", "generator_lr", "discriminator_lr", "tau_start", "tau_end",
     "n_items_sampled", "taylor_batches", "teacher_checkpoint", "finetune_distill_weight",
     "distill_top_items", "prune_rotation", "inherit_weight", "adv_profile", "finetune_eval_step",
+    "finetune_learning_rate",
 )
 FROM_SCRATCH = ("train_small", "distill_small")  # the pruned widths, re-initialised
 # what only acts on the teacher's weights: left out of a from-scratch run's folder key
@@ -54,7 +55,7 @@ RUNTIME_KEYS = (
 # Left out of cache keys, so caches made before these keys existed keep their names: keys at the
 # value that behaves as before them, and the ccl settings unless the loss is ccl (they do not act)
 AS_BEFORE = {"ranking_loss": "bpr", "ccl_item_norm": True, "adv_profile": "sampled",
-             "finetune_eval_step": None}
+             "finetune_eval_step": None, "finetune_learning_rate": None}
 CCL_KEYS = ("ccl_margin", "ccl_negative_weight", "ccl_item_norm")
 
 
@@ -94,6 +95,7 @@ class GANPruneTrainer(Trainer):
         self.finetune_distill_weight = config["finetune_distill_weight"]
         self.distill_top_items = config["distill_top_items"]
         self.finetune_eval_step = config["finetune_eval_step"]
+        self.finetune_learning_rate = config["finetune_learning_rate"]
         self.search_settings = SearchSettings(
             epochs=config["search_epochs"],
             keep_fraction=1.0 - self.prune_ratio,
@@ -262,7 +264,8 @@ class GANPruneTrainer(Trainer):
 
     def _finetune(self, train_data, valid_data, verbose, saved, show_progress, callback_fn):
         """Phase 4: RecBole's fit on the pruned model, with a fresh optimiser and early stopping."""
-        self._reset_training_state(os.path.join(self.run_dir, "finetune.pth"))
+        self._reset_training_state(os.path.join(self.run_dir, "finetune.pth"),
+                                   self.finetune_learning_rate)
         if self._distills():
             self.distillation = RankingDistillation(
                 self.teacher_embeddings, self.search_settings.n_items_sampled,
@@ -392,10 +395,11 @@ class GANPruneTrainer(Trainer):
         self.report["resumed"] = True
 
     # ------------------------------------------------------------------------------ helpers
-    def _reset_training_state(self, saved_model_file):
-        """Fresh optimiser over the live parameters and fresh early-stopping state."""
+    def _reset_training_state(self, saved_model_file, learning_rate=None):
+        """Fresh optimiser over the live parameters (at ``learning_rate``, default the
+        config's) and fresh early-stopping state."""
         self.model.drop_cached_embeddings()
-        self.optimizer = self._build_optimizer()
+        self.optimizer = self._build_optimizer(learning_rate=learning_rate or self.learning_rate)
         self.start_epoch, self.cur_step = 0, 0
         self.best_valid_score = -np.inf if self.valid_metric_bigger else np.inf
         self.best_valid_result = None
