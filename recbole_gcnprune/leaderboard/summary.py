@@ -34,14 +34,19 @@ def pruning_criterion(row):
 
 def variant(row, criterion):
     """Our model's variant: its backbone loss, ``bpr`` (also rows stored before the option
-    existed), ``ccl`` or ``ccl-usernorm`` (``ccl_item_norm: False``), plus ``, ft-eval N`` when
-    fine-tuning was validated on its own schedule (``finetune_eval_step``; a dense row, whose
-    ``criterion`` is ``none``, has no fine-tuning)."""
+    existed), ``ccl`` or ``ccl-usernorm`` (``ccl_item_norm: False``), plus ``, ft-eval N`` and
+    ``, ft-lr X`` when fine-tuning was validated on its own schedule (``finetune_eval_step``) or
+    trained at its own learning rate (``finetune_learning_rate``); a dense row, whose
+    ``criterion`` is ``none``, has no fine-tuning."""
     config = row.get("config", {})
     loss = config.get("ranking_loss", "bpr")
     name = "ccl-usernorm" if loss == "ccl" and config.get("ccl_item_norm") is False else loss
-    step = config.get("finetune_eval_step")
-    return f"{name}, ft-eval {step}" if step is not None and criterion != "none" else name
+    if criterion == "none":
+        return name
+    for key, short in (("finetune_eval_step", "ft-eval"), ("finetune_learning_rate", "ft-lr")):
+        if config.get(key) is not None:
+            name += f", {short} {config[key]:g}"
+    return name
 
 
 def _flat(row):
