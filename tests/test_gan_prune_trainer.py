@@ -313,6 +313,8 @@ def test_runs_keep_their_cache_names_at_the_settings_before_a_key(make_config, p
     assert key(finetune_eval_step=1) != bpr
     assert key(finetune_learning_rate=None) == bpr  # the behaviour before the key
     assert key(finetune_learning_rate=1e-3) != bpr
+    assert key(search_learning_rate=None) == bpr  # the behaviour before the key
+    assert key(search_learning_rate=1e-3) != bpr
 
 
 def test_the_discriminator_setting_leaves_the_teacher_cache_alone(make_config, prune_dict):
@@ -325,6 +327,7 @@ def test_the_discriminator_setting_leaves_the_teacher_cache_alone(make_config, p
     assert teacher_key(adv_profile="panel") == teacher_key(adv_profile="sampled")
     assert teacher_key(finetune_eval_step=1) == teacher_key()
     assert teacher_key(finetune_learning_rate=1e-3) == teacher_key()
+    assert teacher_key(search_learning_rate=1e-3) == teacher_key()
 
 
 @pytest.mark.parametrize(("finetune_eval_step", "finetune_schedule"),
@@ -370,6 +373,14 @@ def test_fine_tuning_trains_at_its_own_learning_rate(make_config, make_data, pru
     trainer.fit(loaders[0], loaders[1], saved=True)
     assert {lr for phase, lr in seen if phase == "teacher-training.pth"} == {0.01}
     assert {lr for phase, lr in seen if phase == "finetune.pth"} == {expected}
+
+
+@pytest.mark.parametrize(("search_learning_rate", "expected"), [(None, 0.01), (0.002, 0.002)])
+def test_the_search_trains_its_student_at_its_own_learning_rate(
+        make_config, make_data, prune_dict, search_learning_rate, expected):
+    _, _, _, trainer = build(make_config, make_data, {
+        **prune_dict, "learning_rate": 0.01, "search_learning_rate": search_learning_rate})
+    assert trainer.search_settings.student_lr == expected
 
 
 def test_without_validation_fine_tuning_is_not_validated_either(make_config, make_data,

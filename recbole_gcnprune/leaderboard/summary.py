@@ -35,15 +35,17 @@ def pruning_criterion(row):
 def variant(row, criterion):
     """Our model's variant: its backbone loss, ``bpr`` (also rows stored before the option
     existed), ``ccl`` or ``ccl-usernorm`` (``ccl_item_norm: False``), plus ``, ft-eval N`` and
-    ``, ft-lr X`` when fine-tuning was validated on its own schedule (``finetune_eval_step``) or
-    trained at its own learning rate (``finetune_learning_rate``); a dense row, whose
+    ``, ft-lr X`` / ``, search-lr X`` when fine-tuning was validated on its own schedule
+    (``finetune_eval_step``), or fine-tuning or the search's student trained at its own learning
+    rate (``finetune_learning_rate``, ``search_learning_rate``); a dense row, whose
     ``criterion`` is ``none``, has no fine-tuning."""
     config = row.get("config", {})
     loss = config.get("ranking_loss", "bpr")
     name = "ccl-usernorm" if loss == "ccl" and config.get("ccl_item_norm") is False else loss
     if criterion == "none":
         return name
-    for key, short in (("finetune_eval_step", "ft-eval"), ("finetune_learning_rate", "ft-lr")):
+    for key, short in (("finetune_eval_step", "ft-eval"), ("finetune_learning_rate", "ft-lr"),
+                       ("search_learning_rate", "search-lr")):
         if config.get(key) is not None:
             name += f", {short} {config[key]:g}"
     return name

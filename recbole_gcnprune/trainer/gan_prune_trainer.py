@@ -41,7 +41,7 @@ PRUNING_KEYS = (
     "budget_weight", "generator_lr", "discriminator_lr", "tau_start", "tau_end",
     "n_items_sampled", "taylor_batches", "teacher_checkpoint", "finetune_distill_weight",
     "distill_top_items", "prune_rotation", "inherit_weight", "adv_profile", "finetune_eval_step",
-    "finetune_learning_rate",
+    "finetune_learning_rate", "search_learning_rate",
 )
 FROM_SCRATCH = ("train_small", "distill_small")  # the pruned widths, re-initialised
 # what only acts on the teacher's weights: left out of a from-scratch run's folder key
@@ -55,7 +55,8 @@ RUNTIME_KEYS = (
 # Left out of cache keys, so caches made before these keys existed keep their names: keys at the
 # value that behaves as before them, and the ccl settings unless the loss is ccl (they do not act)
 AS_BEFORE = {"ranking_loss": "bpr", "ccl_item_norm": True, "adv_profile": "sampled",
-             "finetune_eval_step": None, "finetune_learning_rate": None}
+             "finetune_eval_step": None, "finetune_learning_rate": None,
+             "search_learning_rate": None}
 CCL_KEYS = ("ccl_margin", "ccl_negative_weight", "ccl_item_norm")
 
 
@@ -102,7 +103,7 @@ class GANPruneTrainer(Trainer):
             adv_weight=config["adv_weight"],
             distill_weight=config["distill_weight"],
             budget_weight=config["budget_weight"],
-            student_lr=config["learning_rate"],
+            student_lr=config["search_learning_rate"] or config["learning_rate"],
             generator_lr=config["generator_lr"],
             discriminator_lr=config["discriminator_lr"],
             tau_start=config["tau_start"],
