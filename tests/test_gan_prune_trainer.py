@@ -383,6 +383,15 @@ def test_the_search_trains_its_student_at_its_own_learning_rate(
     assert trainer.search_settings.student_lr == expected
 
 
+def test_the_search_rate_names_only_gan_runs(make_config, make_data, prune_dict):
+    def run_dir(**overrides):
+        return build(make_config, make_data, {**prune_dict, **overrides})[3].run_dir
+
+    assert (run_dir(prune_criterion="magnitude", search_learning_rate=1e-3)
+            == run_dir(prune_criterion="magnitude"))
+    assert run_dir(search_learning_rate=1e-3) != run_dir()
+
+
 def test_without_validation_fine_tuning_is_not_validated_either(make_config, make_data,
                                                                  prune_dict):
     _, _, _, trainer = build(make_config, make_data, {

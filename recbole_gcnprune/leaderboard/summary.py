@@ -37,7 +37,7 @@ def variant(row, criterion):
     existed), ``ccl`` or ``ccl-usernorm`` (``ccl_item_norm: False``), plus ``, ft-eval N`` and
     ``, ft-lr X`` / ``, search-lr X`` when fine-tuning was validated on its own schedule
     (``finetune_eval_step``), or fine-tuning or the search's student trained at its own learning
-    rate (``finetune_learning_rate``, ``search_learning_rate``); a dense row, whose
+    rate (``finetune_learning_rate``, ``search_learning_rate``: gan rows only); a dense row, whose
     ``criterion`` is ``none``, has no fine-tuning."""
     config = row.get("config", {})
     loss = config.get("ranking_loss", "bpr")
@@ -46,7 +46,7 @@ def variant(row, criterion):
         return name
     for key, short in (("finetune_eval_step", "ft-eval"), ("finetune_learning_rate", "ft-lr"),
                        ("search_learning_rate", "search-lr")):
-        if config.get(key) is not None:
+        if config.get(key) is not None and (key != "search_learning_rate" or criterion == "gan"):
             name += f", {short} {config[key]:g}"
     return name
 

@@ -118,6 +118,8 @@ class GANPruneTrainer(Trainer):
             base, "teachers", f"{name}-{config_key(config, PRUNING_KEYS + RUNTIME_KEYS)}.pth"
         )
         unused = TEACHER_WEIGHT_KEYS if self.criterion in FROM_SCRATCH else ()
+        if self.criterion != "gan":  # only the search's student learns at it
+            unused += ("search_learning_rate",)
         self.run_dir = os.path.join(base, "runs",
                                     f"{name}-{config_key(config, RUNTIME_KEYS + unused)}")
         self.pruning = None
