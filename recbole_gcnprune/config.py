@@ -53,6 +53,10 @@ def _non_negative_number(v):
     return isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0
 
 
+def _positive_number(v):
+    return _non_negative_number(v) and v > 0
+
+
 PRUNE_CRITERIA = ("gan", "magnitude", "taylor", "random", "train_small", "distill_small", "none")
 
 # key -> (is_valid, what a valid value is, an example fix)
@@ -87,10 +91,10 @@ _RULES = {
                                 "--finetune_distill_weight=1.0"),
     "finetune_eval_step": (_positive_int, "a positive integer, or ~ for eval_step",
                            "--finetune_eval_step=1"),
-    "finetune_learning_rate": (lambda v: _non_negative_number(v) and v > 0,
+    "finetune_learning_rate": (_positive_number,
                                "a number > 0, or ~ for learning_rate",
                                "--finetune_learning_rate=0.001"),
-    "search_learning_rate": (lambda v: _non_negative_number(v) and v > 0,
+    "search_learning_rate": (_positive_number,
                              "a number > 0, or ~ for learning_rate",
                              "--search_learning_rate=0.001"),
     "distill_top_items": (_non_negative_int, "a non-negative integer", "--distill_top_items=32"),

@@ -38,6 +38,19 @@ def fit_and_test(trainer, loaders):
     return trainer.evaluate(test, load_best_model=True)
 
 
+def fit_recording(trainer, loaders, monkeypatch, method, what):
+    """Fit, recording ``(phase checkpoint name, *what())`` at every call of ``trainer.method``."""
+    seen, original = [], getattr(trainer, method)
+
+    def record(*args, **kwargs):
+        seen.append((os.path.basename(trainer.saved_model_file), *what()))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(trainer, method, record)
+    trainer.fit(loaders[0], loaders[1], saved=True)
+    return seen
+
+
 @pytest.mark.parametrize("criterion", CRITERIA)
 def test_each_criterion_prunes_to_budget(make_config, make_data, prune_dict, criterion):
     _, loaders, model, trainer = build(make_config, make_data,
@@ -339,16 +352,8 @@ def test_fine_tuning_validates_on_its_own_schedule_with_the_same_patience_in_epo
     _, loaders, _, trainer = build(make_config, make_data, {
         **prune_dict, "prune_criterion": "magnitude", "epochs": 4, "eval_step": 4,
         "stopping_step": 5, "finetune_eval_step": finetune_eval_step})
-    seen = []
-    valid_epoch = trainer._valid_epoch
-
-    def record(*args, **kwargs):
-        phase = os.path.basename(trainer.saved_model_file)
-        seen.append((phase, trainer.eval_step, trainer.stopping_step))
-        return valid_epoch(*args, **kwargs)
-
-    monkeypatch.setattr(trainer, "_valid_epoch", record)
-    trainer.fit(loaders[0], loaders[1], saved=True)
+    seen = fit_recording(trainer, loaders, monkeypatch, "_valid_epoch",
+                         lambda: (trainer.eval_step, trainer.stopping_step))
     step = finetune_schedule[0]
     assert seen == ([("teacher-training.pth", 4, 5)]
                     + [("finetune.pth", *finetune_schedule)] * (4 // step))
@@ -361,16 +366,8 @@ def test_fine_tuning_trains_at_its_own_learning_rate(make_config, make_data, pru
     _, loaders, _, trainer = build(make_config, make_data, {
         **prune_dict, "prune_criterion": "magnitude", "learning_rate": 0.01,
         "finetune_learning_rate": finetune_learning_rate})
-    seen = []
-    train_epoch = trainer._train_epoch
-
-    def record(*args, **kwargs):
-        phase = os.path.basename(trainer.saved_model_file)
-        seen.append((phase, trainer.optimizer.param_groups[0]["lr"]))
-        return train_epoch(*args, **kwargs)
-
-    monkeypatch.setattr(trainer, "_train_epoch", record)
-    trainer.fit(loaders[0], loaders[1], saved=True)
+    seen = fit_recording(trainer, loaders, monkeypatch, "_train_epoch",
+                         lambda: (trainer.optimizer.param_groups[0]["lr"],))
     assert {lr for phase, lr in seen if phase == "teacher-training.pth"} == {0.01}
     assert {lr for phase, lr in seen if phase == "finetune.pth"} == {expected}
 

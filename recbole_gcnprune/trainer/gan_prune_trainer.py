@@ -46,6 +46,8 @@ PRUNING_KEYS = (
 FROM_SCRATCH = ("train_small", "distill_small")  # the pruned widths, re-initialised
 # what only acts on the teacher's weights: left out of a from-scratch run's folder key
 TEACHER_WEIGHT_KEYS = ("prune_rotation", "inherit_weight")
+# what only acts on the gan search: left out of every other criterion's folder key
+SEARCH_ONLY_KEYS = ("search_learning_rate",)
 RUNTIME_KEYS = (
     "checkpoint_dir", "show_progress", "state", "log_wandb", "wandb_project", "gpu_id",
     "use_gpu", "worker", "eval_batch_size", "single_spec", "local_rank", "device",
@@ -118,8 +120,7 @@ class GANPruneTrainer(Trainer):
             base, "teachers", f"{name}-{config_key(config, PRUNING_KEYS + RUNTIME_KEYS)}.pth"
         )
         unused = TEACHER_WEIGHT_KEYS if self.criterion in FROM_SCRATCH else ()
-        if self.criterion != "gan":  # only the search's student learns at it
-            unused += ("search_learning_rate",)
+        unused += SEARCH_ONLY_KEYS if self.criterion != "gan" else ()
         self.run_dir = os.path.join(base, "runs",
                                     f"{name}-{config_key(config, RUNTIME_KEYS + unused)}")
         self.pruning = None
