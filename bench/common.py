@@ -8,7 +8,7 @@ atomic writes of its results, and the Linux memory readings.
   RecBole's ``Config`` reads ``--key=value`` from it and would treat them as config keys;
   :func:`add_threads_flag` / :func:`set_threads` for ``--threads``;
 * :func:`write_text`, :func:`write_json`, :func:`write_csv`: temp file beside the target, then
-  renamed over it (``recbole_gcnprune.leaderboard.store.atomic_write_text``), so an interrupted
+  renamed over it (``recbole_gcnprune.atomic``), so an interrupted
   script leaves the old file or none, never a partial one;
 * :func:`proc_status_bytes` / :func:`reset_peak_rss`: RSS and its peak (VmHWM) from ``/proc``;
 * :func:`interleaved_full_sort_ms`: full-sort time of several models measured side by side;
@@ -27,7 +27,6 @@ stays fast.
 import csv
 import datetime
 import io
-import json
 import os
 import platform
 import shlex
@@ -124,14 +123,16 @@ def versions_text(vers, only=None):
 # ------------------------------------------------------------------------------------ writes
 def write_text(path, text):
     """Write ``text`` (UTF-8) atomically, creating the folder."""
-    from recbole_gcnprune.leaderboard.store import atomic_write_text
+    from recbole_gcnprune.atomic import atomic_write_text
 
     atomic_write_text(path, text)
 
 
 def write_json(path, obj):
     """``obj`` as indented JSON with sorted keys (numpy/torch scalars as floats), atomically."""
-    write_text(path, json.dumps(obj, indent=1, sort_keys=True, default=float) + "\n")
+    from recbole_gcnprune.atomic import atomic_write_json
+
+    atomic_write_json(path, obj)
 
 
 def write_csv(path, fieldnames, rows):

@@ -23,31 +23,15 @@ Shimmed here (no working release to pin):
   it an exact batched one (the scores of ``predict``, to float rounding).
 """
 
-import os
-import tempfile
-
 import torch
 from recbole.model.abstract_recommender import AbstractRecommender
 from recbole.model.general_recommender.neumf import NeuMF
 from recbole.trainer.trainer import TraditionalTrainer, Trainer
 from recbole.utils import set_color
 
+from recbole_gcnprune.atomic import atomic_torch_save
+
 _APPLIED = False
-
-
-def atomic_torch_save(obj, path):
-    """Write ``obj`` with ``torch.save`` to a temp file beside ``path``, then rename over it."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".pth")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 def plain_config(config):

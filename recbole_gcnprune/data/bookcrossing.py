@@ -34,7 +34,6 @@ import io
 import lzma
 import os
 import sys
-import tempfile
 import time
 import zipfile
 import zlib
@@ -43,6 +42,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from recbole_gcnprune.atomic import atomic_write_bytes
 from recbole_gcnprune.errors import DataFormatError, DatasetNotFoundError, UserInputError
 
 DATASET = "book-crossing"
@@ -274,24 +274,6 @@ def format_inter(user, isbn, rating):
     return INTER_HEADER + table[table != 0].tobytes()
 
 
-def write_atomic(path, payload):
-    """Write ``payload`` to a temp file beside ``path``, then rename it over ``path``."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".inter")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(payload)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
 # --------------------------------------------------------------------------------- conversion
 @dataclass
 class Report:
@@ -339,7 +321,7 @@ def convert(src, out_dir):
     user_code, users = pd.factorize(user)
     keep = rows[best_per_pair(user_code[rows], item_code[rows], rating[rows])]
     output = os.path.join(out_dir, f"{DATASET}.inter")
-    write_atomic(output, format_inter(user[keep], norm_rows[raw_code[keep]], rating[keep]))
+    atomic_write_bytes(output, format_inter(user[keep], norm_rows[raw_code[keep]], rating[keep]))
     return Report(
         source=src, output=output, rows=len(raw_code), users=len(users),
         raw_isbns=len(raw_first), isbn_changed_rows=int(changed[raw_code].sum()),

@@ -13,7 +13,7 @@ import math
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from recbole_gcnprune.leaderboard.store import atomic_write_bytes
+from recbole_gcnprune.atomic import atomic_write_bytes
 
 METRIC = "ndcg@20"
 _MARKERS = {"none": "*", "magnitude": "s", "taylor": "^", "random": "X", "train_small": "D",

@@ -8,31 +8,10 @@ file or none, never a partial one.
 
 import json
 import os
-import tempfile
 
+from recbole_gcnprune.atomic import atomic_write_text
 from recbole_gcnprune.errors import UserInputError
 from recbole_gcnprune.leaderboard.spec import row_id
-
-
-def atomic_write_bytes(path, data):
-    """Write ``data`` to ``path`` through a temp file in the same folder and ``os.replace``."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
-def atomic_write_text(path, text):
-    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def _plain(value):

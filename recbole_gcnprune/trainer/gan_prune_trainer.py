@@ -19,7 +19,8 @@ import torch
 from recbole.trainer import Trainer
 from recbole.utils import set_color
 
-from recbole_gcnprune.compat import atomic_torch_save, plain_config
+from recbole_gcnprune.atomic import atomic_torch_save, atomic_write_json
+from recbole_gcnprune.compat import plain_config
 from recbole_gcnprune.errors import ConfigError
 from recbole_gcnprune.model.gcn_prune_gan import EMBEDDING_GROUP
 from recbole_gcnprune.pruning.checkpoint import load_into, read_checkpoint
@@ -75,13 +76,6 @@ def config_key(config, exclude):
 def plain_metrics(result):
     """A RecBole result dict with numpy scalars turned into floats."""
     return {k: float(v) for k, v in (result or {}).items()}
-
-
-def write_json(path, payload):
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(payload, f, indent=1, default=float)
-    os.replace(tmp, path)
 
 
 class GANPruneTrainer(Trainer):
@@ -147,7 +141,7 @@ class GANPruneTrainer(Trainer):
             done = self._finetune(train_data, valid_data, verbose, saved, show_progress, callback_fn)
         self.best_valid_score, self.best_valid_result = done
         self.report["pruned"] = size_report(self.model)
-        write_json(os.path.join(self.run_dir, "report.json"), self.report)
+        atomic_write_json(os.path.join(self.run_dir, "report.json"), self.report)
         return done
 
     def _dense_only(self, train_data, valid_data, verbose, show_progress):
@@ -284,7 +278,7 @@ class GANPruneTrainer(Trainer):
             self.eval_step, self.stopping_step = schedule
         self.report["finetune_seconds"] = time() - start
         self.distillation = None
-        write_json(os.path.join(self.run_dir, "finetune.json"),
+        atomic_write_json(os.path.join(self.run_dir, "finetune.json"),
                    {"best_valid_score": float(result[0]), "best_valid_result": plain_metrics(result[1])})
         return result
 
