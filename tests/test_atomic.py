@@ -3,6 +3,7 @@
 import json
 import os
 
+import numpy as np
 import pytest
 import torch
 
@@ -15,7 +16,7 @@ def leftovers(folder):
 
 def test_writes_create_folders_and_leave_no_temp_file(tmp_path):
     path = tmp_path / "a" / "b" / "result.json"
-    atomic.atomic_write_json(str(path), {"b": 2, "a": torch.tensor(0.5).item()})
+    atomic.atomic_write_json(str(path), {"b": 2, "a": np.float32(0.5)})  # numpy scalar
     assert json.loads(path.read_text()) == {"a": 0.5, "b": 2}
     assert path.read_text().index('"a"') < path.read_text().index('"b"')  # sorted keys
     assert leftovers(path.parent) == []

@@ -11,8 +11,8 @@ import os
 import time
 from collections import Counter
 
-from recbole_gcnprune.leaderboard.plot import write_plot
 from recbole_gcnprune.atomic import atomic_write_text
+from recbole_gcnprune.leaderboard.plot import write_plot
 from recbole_gcnprune.leaderboard.summary import METRICS, summarize
 
 _METRIC_TITLES = {

@@ -279,7 +279,8 @@ class GANPruneTrainer(Trainer):
         self.report["finetune_seconds"] = time() - start
         self.distillation = None
         atomic_write_json(os.path.join(self.run_dir, "finetune.json"),
-                   {"best_valid_score": float(result[0]), "best_valid_result": plain_metrics(result[1])})
+                          {"best_valid_score": float(result[0]),
+                           "best_valid_result": plain_metrics(result[1])})
         return result
 
     def _finetune_schedule(self):
