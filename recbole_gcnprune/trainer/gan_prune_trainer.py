@@ -73,6 +73,12 @@ def config_key(config, exclude):
     return hashlib.sha256(json.dumps(plain, sort_keys=True).encode()).hexdigest()[:12]
 
 
+def inactive_keys(criterion):
+    """Keys that do not act on a run of ``criterion``: left out of its folder key."""
+    unused = TEACHER_WEIGHT_KEYS if criterion in FROM_SCRATCH else ()
+    return unused + (SEARCH_ONLY_KEYS if criterion != "gan" else ())
+
+
 def plain_metrics(result):
     """A RecBole result dict with numpy scalars turned into floats."""
     return {k: float(v) for k, v in (result or {}).items()}
@@ -113,8 +119,7 @@ class GANPruneTrainer(Trainer):
         self.teacher_file = os.path.join(
             base, "teachers", f"{name}-{config_key(config, PRUNING_KEYS + RUNTIME_KEYS)}.pth"
         )
-        unused = TEACHER_WEIGHT_KEYS if self.criterion in FROM_SCRATCH else ()
-        unused += SEARCH_ONLY_KEYS if self.criterion != "gan" else ()
+        unused = inactive_keys(self.criterion)
         self.run_dir = os.path.join(base, "runs",
                                     f"{name}-{config_key(config, RUNTIME_KEYS + unused)}")
         self.pruning = None
