@@ -21,7 +21,15 @@ Shimmed here (no working release to pin):
   pair through ``predict`` (``repeat_interleave`` + ``_spilt_predict``): 520-680 s per full-sort
   validation on Book-Crossing (7,033 users x 9,441 items). :func:`neumf_full_sort_predict` gives
   it an exact batched one (the scores of ``predict``, to float rounding).
+
+* RecBole's ``sequential_recommender/sine.py`` calls ``torch.autograd.set_detect_anomaly(True)`` when
+  it is imported, and importing ``recbole.model.sequential_recommender`` (as listing RecBole's model
+  names does) imports it: from then on every backward pass of the process, whatever the model, runs
+  autograd's debugging mode (a NaN check on every gradient, a traceback per recorded op).
+  :func:`apply` imports that package once and restores the anomaly setting it found.
 """
+
+import importlib
 
 import torch
 from recbole.model.abstract_recommender import AbstractRecommender
@@ -187,11 +195,20 @@ def _install_neumf_full_sort_predict():
         NeuMF.full_sort_predict = neumf_full_sort_predict
 
 
+def _import_recbole_sequential_models_keeping_anomaly_mode():
+    """Run the import side effect of RecBole's ``sine.py`` now and undo it, so that no later import
+    switches autograd's anomaly detection on for the whole process."""
+    enabled = torch.is_anomaly_enabled()
+    importlib.import_module("recbole.model.sequential_recommender")
+    torch.autograd.set_detect_anomaly(enabled)
+
+
 def apply():
     """Install the shims (idempotent)."""
     global _APPLIED
     if _APPLIED:
         return
+    _import_recbole_sequential_models_keeping_anomaly_mode()
     Trainer._save_checkpoint = _save_weights_only_checkpoint
     TraditionalTrainer.__init__ = _traditional_trainer_init(TraditionalTrainer.__init__)
     _install_neumf_full_sort_predict()

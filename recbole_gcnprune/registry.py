@@ -8,6 +8,7 @@ from recbole.model.abstract_recommender import AbstractRecommender
 from recbole.utils import get_model as recbole_get_model
 from recbole.utils import get_trainer as recbole_get_trainer
 
+from recbole_gcnprune import compat
 from recbole_gcnprune.errors import UserInputError
 
 _RECBOLE_MODEL_MODULES = (
@@ -35,6 +36,7 @@ def plugin_trainers():
 
 def recbole_model_names():
     """Every model class name RecBole ships."""
+    compat.apply()  # before importing RecBole's sequential models (see compat)
     names = set()
     for module in _RECBOLE_MODEL_MODULES:
         try:

@@ -1,5 +1,5 @@
-"""RecBole 1.2.1 on today's stack: the torch>=2.6 checkpoint shim, the four version pins, and
-NeuMF's full-sort scorer.
+"""RecBole 1.2.1 on today's stack: the torch>=2.6 checkpoint shim, the four version pins,
+NeuMF's full-sort scorer and the anomaly-mode reset.
 
 Each test shows the failure the pin/shim prevents next to the working path, so each would fail
 without it: the shim test re-installs RecBole's own ``_save_checkpoint``; the pin tests recreate
@@ -314,3 +314,24 @@ def test_neumf_shim_leaves_recbole_own_full_sort_predict(monkeypatch):
     monkeypatch.setattr(NeuMF, "full_sort_predict", recbole_own)
     compat._install_neumf_full_sort_predict()
     assert NeuMF.full_sort_predict is recbole_own
+
+
+# ------------------------------------------------------------- autograd anomaly mode (sine.py)
+ANOMALY_SCRIPT = """
+import importlib
+import torch
+from recbole_gcnprune.registry import get_model
+get_model("SGL")  # lists RecBole's models: imports every sequential model, sine.py included
+print("with the shim:", torch.is_anomaly_enabled())
+importlib.reload(importlib.import_module("recbole.model.sequential_recommender.sine"))
+print("sine.py imported again:", torch.is_anomaly_enabled())
+"""
+
+
+def test_recbole_model_lookup_leaves_autograd_anomaly_mode_off(tmp_path):
+    """A fresh interpreter: looking up a RecBole model leaves anomaly detection off; the import
+    of RecBole's sine.py, which the shim undoes, is what switches it on."""
+    proc = subprocess.run([sys.executable, "-c", ANOMALY_SCRIPT], check=False, cwd=tmp_path,
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.splitlines() == ["with the shim: False", "sine.py imported again: True"]
