@@ -3,7 +3,7 @@
 RecBole 1.2.1's ``sequential_recommender/sine.py`` switches anomaly detection on for the whole
 process when it is imported, and the plugin's model lookup imported it until the compat shim
 undid it: every RecBole baseline of the leaderboards trained in that mode (our GCNPruneGAN rows
-only when they ran after a baseline in the same process). This script measures what that cost.
+only in leaderboard runs whose model list named a baseline). This script measures what that cost.
 Each model is built from its seed-2020 leaderboard row (the row's config, on the CPU), then
 ``trainer._train_epoch`` runs with the mode on and off in turn (the order flips every round),
 after one untimed epoch in each mode; medians over ``--epochs`` rounds, in one process.
