@@ -94,8 +94,8 @@ def table(folder, command, started, load_before, results, epochs):
         on, off = (statistics.median(times[mode]) for mode in MODES)
         lines.append(f"| {label} | {on:.2f} | {off:.2f} | {on / off:.2f}x |")
     lines += ["", "Per-epoch seconds (on; off): " + "; ".join(
-        f"{label}: {' '.join(f'{s:.2f}' for s in t[True])}; {' '.join(f'{s:.2f}' for s in t[False])}"
-        for label, t in results.items())]
+        f"{label}: " + "; ".join(" ".join(f"{s:.2f}" for s in times[mode]) for mode in MODES)
+        for label, times in results.items())]
     return "\n".join(lines) + "\n"
 
 
@@ -108,8 +108,7 @@ def main(argv=None):
     started, load_before = common.now(), common.load_avg()
     results = {}
     for label in labels:
-        row = next(r for r in rows.values() if r["label"] == label)
-        results[label] = time_model(row, args.epochs)
+        results[label] = time_model(rows[label], args.epochs)
     out = args.table or os.path.join(common.RESULTS,
                                      f"anomaly_mode_{os.path.basename(folder)}.md")
     text = table(folder, command, started, load_before, results, args.epochs)
