@@ -6,7 +6,9 @@ undid it: every RecBole baseline of the leaderboards trained in that mode (our G
 only in leaderboard runs whose model list named a baseline). This script measures what that cost.
 Each model is built from its seed-2020 leaderboard row (the row's config, on the CPU), then
 ``trainer._train_epoch`` runs with the mode on and off in turn (the order flips every round),
-after one untimed epoch in each mode; medians over ``--epochs`` rounds, in one process.
+after one untimed epoch in each mode; medians over ``--epochs`` rounds, in one process. The
+mode only adds checks: for ``--same-weights`` (LightGCN by default) the script also trains the
+row's model twice from the same seed, once per mode, and reports whether the weights are equal.
 
     python bench/anomaly_mode.py --output results/leaderboard/ml-100k --threads 1
 """
@@ -32,6 +34,8 @@ def parse_args(argv):
     p.add_argument("--models", default=DEFAULT_MODELS,
                    help="comma-separated row labels (those without a finished row are skipped)")
     p.add_argument("--epochs", type=int, default=3, help="timed epochs per model and mode")
+    p.add_argument("--same-weights", default="LightGCN",
+                   help="row label trained twice from one seed, once per mode, weights compared")
     p.add_argument("--table", default=None,
                    help="markdown output (default bench/results/anomaly_mode_<folder>.md)")
     common.add_threads_flag(p)
@@ -74,6 +78,18 @@ def time_model(row, epochs):
     return times
 
 
+def same_weights(row, epochs):
+    """Whether ``epochs`` epochs from the same seed give equal weights with the mode on and off."""
+    states = []
+    for mode in MODES:
+        trainer, train = build_trainer(row)
+        for epoch in range(epochs):
+            epoch_seconds(trainer, train, epoch, mode)
+        states.append(trainer.model.state_dict())
+    on, off = states
+    return on.keys() == off.keys() and all(on[k].equal(off[k]) for k in on)
+
+
 def table(folder, command, started, load_before, results, epochs):
     vers = common.versions()
     lines = [
@@ -109,9 +125,14 @@ def main(argv=None):
     results = {}
     for label in labels:
         results[label] = time_model(rows[label], args.epochs)
+    same = (same_weights(rows[args.same_weights], args.epochs)
+            if args.same_weights in rows else None)
     out = args.table or os.path.join(common.RESULTS,
                                      f"anomaly_mode_{os.path.basename(folder)}.md")
     text = table(folder, command, started, load_before, results, args.epochs)
+    if same is not None:
+        text += (f"\n{args.same_weights}, {args.epochs} epochs from one seed, once per mode: "
+                 f"weights {'identical' if same else 'DIFFERENT'}.\n")
     common.write_text(out, text)
     print(text)
     return 0
