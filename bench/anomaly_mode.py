@@ -90,7 +90,8 @@ def same_weights(row, epochs):
     return on.keys() == off.keys() and all(on[k].equal(off[k]) for k in on)
 
 
-def table(folder, command, started, load_before, results, epochs):
+def table(folder, command, started, load_before, results, epochs, same):
+    """The Markdown table; ``same``: ``(label, weights equal)`` of the seed check, or None."""
     vers = common.versions()
     lines = [
         f"# Training-epoch time, autograd anomaly detection on vs off: {os.path.basename(folder)}",
@@ -112,6 +113,10 @@ def table(folder, command, started, load_before, results, epochs):
     lines += ["", "Per-epoch seconds (on; off): " + "; ".join(
         f"{label}: " + "; ".join(" ".join(f"{s:.2f}" for s in times[mode]) for mode in MODES)
         for label, times in results.items())]
+    if same is not None:
+        label, equal = same
+        lines += ["", f"{label}, {epochs} epochs from one seed, once per mode: "
+                      f"weights {'identical' if equal else 'DIFFERENT'}."]
     return "\n".join(lines) + "\n"
 
 
@@ -125,14 +130,11 @@ def main(argv=None):
     results = {}
     for label in labels:
         results[label] = time_model(rows[label], args.epochs)
-    same = (same_weights(rows[args.same_weights], args.epochs)
+    same = ((args.same_weights, same_weights(rows[args.same_weights], args.epochs))
             if args.same_weights in rows else None)
     out = args.table or os.path.join(common.RESULTS,
                                      f"anomaly_mode_{os.path.basename(folder)}.md")
-    text = table(folder, command, started, load_before, results, args.epochs)
-    if same is not None:
-        text += (f"\n{args.same_weights}, {args.epochs} epochs from one seed, once per mode: "
-                 f"weights {'identical' if same else 'DIFFERENT'}.\n")
+    text = table(folder, command, started, load_before, results, args.epochs, same)
     common.write_text(out, text)
     print(text)
     return 0
