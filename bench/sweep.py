@@ -1,0 +1,99 @@
+"""One config key swept on validation: the pruning pipeline at each value, the choice by the
+best validation NDCG@20 of the fine-tuning, with the test NDCG@20 beside it (not used to choose).
+
+Each value runs ``prune_compare``'s pipeline (same teacher per seed, cached) in a work dir of its
+own, ``WORK_DIR/KEY-VALUE``, so rows are resumable and can be re-rendered with
+``--render-only``:
+
+    python bench/sweep.py --dataset ml-100k --key distill_top_items --values 32,400 --seeds 2020
+"""
+
+import argparse
+import os
+import statistics
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from bench import common
+from bench import prune_compare as pc
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--key", required=True, help="the config key swept")
+    p.add_argument("--values", required=True, help="comma-separated values of --key")
+    p.add_argument("--criterion", default="gan", choices=pc.CRITERIA)
+    p.add_argument("--prune-ratio", default="0.75")
+    p.add_argument("--dataset", default="ml-100k")
+    p.add_argument("--seeds", default="2020")
+    p.add_argument("--split-seed", type=int, default=2020)
+    p.add_argument("--config-files", nargs="*", default=None)
+    p.add_argument("--set", nargs="*", default=[], help="overrides shared by every value")
+    p.add_argument("--work-dir", default="bench/.work/sweep")
+    p.add_argument("--checkpoint-dir", default=None, help="as prune_compare's")
+    p.add_argument("--output", default=None, help="markdown table (default bench/results/...)")
+    p.add_argument("--render-only", action="store_true", help="tabulate finished rows only")
+    return p.parse_args(argv)
+
+
+def value_args(args, value):
+    """prune_compare's arguments for one value of the swept key."""
+    argv = ["--dataset", args.dataset, "--seeds", args.seeds, "--split-seed",
+            str(args.split_seed), "--prune-ratios", args.prune_ratio, "--criteria",
+            args.criterion, "--work-dir", os.path.join(args.work_dir, f"{args.key}-{value}"),
+            "--set", *args.set, f"{args.key}={value}"]
+    argv += ["--config-files", *args.config_files] if args.config_files else []
+    argv += ["--checkpoint-dir", args.checkpoint_dir] if args.checkpoint_dir else []
+    argv += ["--render-only"] if args.render_only else []
+    return pc.parse_args(argv)
+
+
+def value_rows(args, value):
+    """The finished rows of ``value`` (one per seed), running the missing ones."""
+    sub = value_args(args, value)
+    ratio = float(args.prune_ratio)
+    rows = [pc.run_row(sub, int(seed), ratio, args.criterion) for seed in args.seeds.split(",")]
+    return [r for r in rows if r is not None]
+
+
+def cell(values):
+    if not values:
+        return "-"
+    mean, std = pc.mean_std(values)
+    return f"{mean:.4f} ± {std:.4f}" if len(values) > 1 else f"{mean:.4f}"
+
+
+def render(args, results, command):
+    valid = {v: statistics.mean(map(pc.valid_ndcg, rows)) for v, rows in results.items() if rows}
+    best = max(valid, key=valid.get) if valid else None
+    lines = [f"# `{args.key}` swept on validation, {args.dataset}", "",
+             f"Command: `{command}`  ",
+             f"Date: {common.now().isoformat(timespec='seconds')}  ", f"Host: {common.host()}  ",
+             f"Criterion {args.criterion}, prune ratio {args.prune_ratio}; seeds {args.seeds}, "
+             f"split seed {args.split_seed}; shared overrides: {pc.overrides(args) or 'none'}; "
+             f"config files: {args.config_files or 'none'}", "",
+             f"| {args.key} | seeds | valid NDCG@20 (chooses) | test NDCG@20 | fine-tuning s |",
+             "|---|---|---|---|---|"]
+    for value, rows in results.items():
+        mark = " **(best valid)**" if value == best else ""
+        seconds = [r["finetune_seconds"] for r in rows if r.get("finetune_seconds")]
+        lines.append(f"| {value}{mark} | {len(rows)} | {cell([pc.valid_ndcg(r) for r in rows])} | "
+                     f"{cell([r['test']['ndcg@20'] for r in rows])} | "
+                     f"{statistics.median(seconds) if seconds else 0:.0f} |")
+    lines += ["", "Fine-tuning s: median wall seconds of the rows' fine-tuning, each in its own process "
+              "under the load of its time (1-4 jobs shared the 2 cores): rough figures."]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None):
+    args, command = common.parse_own_args(parse_args, __file__, argv)
+    results = {value: value_rows(args, value) for value in args.values.split(",")}
+    table = render(args, results, command)
+    out = args.output or f"bench/results/sweep_{args.key}_{args.dataset}.md"
+    common.write_text(out, table)
+    print(table)
+
+
+if __name__ == "__main__":
+    main()
