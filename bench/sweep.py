@@ -65,8 +65,9 @@ def cell(values):
 
 
 def render(args, results, command):
-    valid = {v: statistics.mean(map(pc.valid_ndcg, rows)) for v, rows in results.items() if rows}
-    best = max(valid, key=valid.get) if valid else None
+    valid = {v: [pc.valid_ndcg(r) for r in rows] for v, rows in results.items()}
+    best = max((v for v in valid if valid[v]), key=lambda v: statistics.mean(valid[v]),
+               default=None)
     lines = [f"# `{args.key}` swept on validation, {args.dataset}", "",
              f"Command: `{command}`  ",
              f"Date: {common.now().isoformat(timespec='seconds')}  ", f"Host: {common.host()}  ",
@@ -78,9 +79,9 @@ def render(args, results, command):
     for value, rows in results.items():
         mark = " **(best valid)**" if value == best else ""
         seconds = [r["finetune_seconds"] for r in rows if r.get("finetune_seconds")]
-        lines.append(f"| {value}{mark} | {len(rows)} | {cell([pc.valid_ndcg(r) for r in rows])} | "
+        lines.append(f"| {value}{mark} | {len(rows)} | {cell(valid[value])} | "
                      f"{cell([r['test']['ndcg@20'] for r in rows])} | "
-                     f"{statistics.median(seconds) if seconds else 0:.0f} |")
+                     f"{f'{statistics.median(seconds):.0f}' if seconds else '-'} |")
     lines += ["", "Fine-tuning s: median wall seconds of the rows' fine-tuning, each in its own process "
               "under the load of its time (1-4 jobs shared the 2 cores): rough figures."]
     return "\n".join(lines) + "\n"
