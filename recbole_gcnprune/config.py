@@ -98,6 +98,7 @@ _RULES = {
                              "a number > 0, or ~ for learning_rate",
                              "--search_learning_rate=0.001"),
     "distill_top_items": (_non_negative_int, "a non-negative integer", "--distill_top_items=32"),
+    "search_top_items": (_non_negative_int, "a non-negative integer", "--search_top_items=400"),
     "budget_weight": (_non_negative_number, "a number >= 0", "--budget_weight=5.0"),
     "search_epochs": (_non_negative_int, "a non-negative integer", "--search_epochs=30"),
     "reg_weight": (_non_negative_number, "a number >= 0", "--reg_weight=1e-4"),

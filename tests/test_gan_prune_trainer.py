@@ -328,6 +328,8 @@ def test_runs_keep_their_cache_names_at_the_settings_before_a_key(make_config, p
     assert key(finetune_learning_rate=1e-3) != bpr
     assert key(search_learning_rate=None) == bpr  # the behaviour before the key
     assert key(search_learning_rate=1e-3) != bpr
+    assert key(search_top_items=0) == bpr  # the behaviour before the key
+    assert key(search_top_items=400) != bpr
 
 
 def test_the_discriminator_setting_leaves_the_teacher_cache_alone(make_config, prune_dict):
@@ -341,6 +343,7 @@ def test_the_discriminator_setting_leaves_the_teacher_cache_alone(make_config, p
     assert teacher_key(finetune_eval_step=1) == teacher_key()
     assert teacher_key(finetune_learning_rate=1e-3) == teacher_key()
     assert teacher_key(search_learning_rate=1e-3) == teacher_key()
+    assert teacher_key(search_top_items=400) == teacher_key()
 
 
 @pytest.mark.parametrize(("finetune_eval_step", "finetune_schedule"),
@@ -438,6 +441,47 @@ def test_panel_discriminator_sees_the_same_items_in_the_same_order(make_config, 
     # and the discriminator is fed the panel's scores, not the distillation's
     assert len(fed) == 2 and all(f[0] is scores[2 * k + 1][0] and f[1] is scores[2 * k + 1][1]
                                  for k, f in enumerate(fed))
+
+
+def test_search_distils_on_the_teachers_top_items_but_hides_them_from_the_discriminator(
+        make_config, make_data, prune_dict, monkeypatch):
+    from recbole_gcnprune.pruning import gan_search
+
+    _, loaders, model, trainer = build(
+        make_config, make_data, {**prune_dict, "search_top_items": 3, "n_items_sampled": 5}
+    )
+    assert trainer.search_settings.top_items == 3
+    trainer._teacher(loaders[0], loaders[1], verbose=False, show_progress=False)
+    search = gan_search.AdversarialMaskSearch(model, trainer.teacher_embeddings,
+                                              trainer.search_settings)
+    seen, fed = [], []
+    scores_on, score_profiles = search.distillation.scores_on, gan_search.score_profiles
+
+    def record_scores(users, items, user_all, item_all):
+        seen.append((users, items))
+        return scores_on(users, items, user_all, item_all)
+
+    def record_fed(teacher, student):
+        fed.append(teacher)
+        return score_profiles(teacher, student)
+
+    monkeypatch.setattr(search.distillation, "scores_on", record_scores)
+    monkeypatch.setattr(gan_search, "score_profiles", record_fed)
+    search.run([next(iter(loaders[0]))])
+    (users, items), = seen
+    assert items.shape == (users.numel(), 3 + 5)
+    torch.testing.assert_close(items[:, :3], search.distillation.top_items[users])
+    # the discriminator sees only the 5 random columns (the top ones are in the teacher's order)
+    assert fed[0].shape == (users.numel(), 5)
+
+
+def test_the_search_depth_names_only_gan_runs(make_config, make_data, prune_dict):
+    def run_dir(**overrides):
+        return build(make_config, make_data, {**prune_dict, **overrides})[3].run_dir
+
+    assert run_dir(search_top_items=8) != run_dir()
+    assert (run_dir(prune_criterion="magnitude", search_top_items=8)
+            == run_dir(prune_criterion="magnitude"))
 
 
 def test_search_settings_reject_an_unknown_profile():

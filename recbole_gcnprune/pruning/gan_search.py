@@ -9,7 +9,8 @@ Per training batch:
 4. generator + student minimise
    ``rank + adv_weight * adv + distill_weight * KL(teacher || student) + budget_weight * budget``
    where ``adv`` asks the discriminator to call the student real, the KL is between softmaxes of
-   each user's standardised scores on the sampled items, and ``budget = sum_g (mean_c sigmoid(logit_gc) - keep)^2``.
+   each user's standardised scores on the teacher's top ``top_items`` items for that user (none
+   by default) plus the sampled items, and ``budget = sum_g (mean_c sigmoid(logit_gc) - keep)^2``.
 The search returns ``sigmoid(logit)`` per channel; the caller keeps the top-k per group.
 """
 
@@ -49,6 +50,7 @@ class SearchSettings:
     tau_start: float = 1.0
     tau_end: float = 0.1
     n_items_sampled: int = 128
+    top_items: int = 0
     adv_profile: str = "sampled"
     max_users: int = 256
     seed: int = 0
@@ -67,7 +69,8 @@ class AdversarialMaskSearch:
         self.settings = settings
         self.rng = torch.Generator().manual_seed(settings.seed)
         self.distillation = RankingDistillation(
-            teacher_embeddings, settings.n_items_sampled, 0, self.rng, settings.max_users
+            teacher_embeddings, settings.n_items_sampled, settings.top_items, self.rng,
+            settings.max_users,
         )
         self.groups = student.channel_groups()
         device = self.distillation.teacher_user.device
@@ -151,8 +154,11 @@ class AdversarialMaskSearch:
 
     def _discriminator_inputs(self, users, profiles, user_all, item_all):
         """Standardised teacher (real) and student (fake) scores on the ``adv_profile`` items:
-        the distillation's ``profiles`` as they are, or the users' scores on the panel."""
-        if self.panel is not None:
+        the random columns of the distillation's ``profiles`` (its teacher's-top columns are in
+        the teacher's order, which would give the teacher away), or the scores on the panel."""
+        if self.panel is None:
+            profiles = tuple(p[:, -self.settings.n_items_sampled:] for p in profiles)
+        else:
             profiles = self.distillation.scores_on(
                 users, self.panel.expand(users.numel(), -1), user_all, item_all
             )
