@@ -1,12 +1,14 @@
 """Ranking distillation from the teacher: profiles and loss (its use in fine-tuning is tested
 with the trainer)."""
 
+import pytest
 import torch
 
 from recbole_gcnprune.pruning.distill import (
     RankingDistillation,
+    own_item_scores,
     profile_kl,
-    teacher_top_items,
+    teacher_top,
 )
 
 
@@ -16,11 +18,12 @@ def test_profile_kl_is_scale_free_and_zero_only_for_the_same_ranking():
     assert profile_kl(teacher, teacher.flip(1)) > 0.5
 
 
-def test_teacher_top_items_match_a_full_sort():
+def test_teacher_top_matches_a_full_sort():
     users, items = torch.randn(7, 4), torch.randn(11, 4)
-    top = teacher_top_items(users, items, n_top=3, chunk=2)
-    expected = torch.argsort(users @ items.T, dim=1, descending=True)[:, :3]
-    torch.testing.assert_close(top, expected)
+    scores, top = teacher_top(users, items, n_top=3, chunk=2)
+    full = users @ items.T
+    torch.testing.assert_close(top, torch.argsort(full, dim=1, descending=True)[:, :3])
+    torch.testing.assert_close(scores, full.gather(1, top))
 
 
 def test_profiles_hold_each_users_teacher_top_items_then_shared_random_items():
@@ -28,10 +31,46 @@ def test_profiles_hold_each_users_teacher_top_items_then_shared_random_items():
     distillation = RankingDistillation(teacher, n_items_sampled=6, n_top=2,
                                        rng=torch.Generator().manual_seed(0))
     users = torch.tensor([0, 3])
-    items = distillation.profile_items(users)
+    shared = distillation.shared_items(users.device)
+    items = distillation.profile_items(users, shared)
     assert items.shape == (2, 8)
     torch.testing.assert_close(items[:, :2], distillation.top_items[users])
-    torch.testing.assert_close(items[0, 2:], items[1, 2:])
+    torch.testing.assert_close(items[0, 2:], shared)
+    torch.testing.assert_close(items[1, 2:], shared)
     t, s = distillation.profiles(torch.tensor([3, 0, 3]), *teacher)
     torch.testing.assert_close(t, s)
     assert distillation.loss(users, *teacher) < 1e-6
+
+
+def reference_profiles(distillation, users, items, user_all, item_all):
+    """The profiles written out as per-user gathers (the formulation before the matrix products)."""
+    def scores(u, i):
+        return torch.einsum("ud,uld->ul", u[users], i[items])
+    return scores(distillation.teacher_user, distillation.teacher_item), scores(user_all, item_all)
+
+
+def test_profiles_and_their_gradients_equal_the_per_user_gathers():
+    teacher = (torch.randn(6, 8), torch.randn(13, 8))
+    student = [torch.randn(6, 3, requires_grad=True), torch.randn(13, 3, requires_grad=True)]
+    distillation = RankingDistillation(teacher, n_items_sampled=4, n_top=5,
+                                       rng=torch.Generator().manual_seed(1))
+    user = torch.tensor([4, 1, 4, 0])
+    state = distillation.rng.get_state()
+    users, fast = distillation.users_and_profiles(user, *student)
+    distillation.rng.set_state(state)
+    same_users = distillation.sample_users(user)
+    items = distillation.profile_items(same_users, distillation.shared_items(user.device))
+    slow = reference_profiles(distillation, same_users, items, *student)
+    torch.testing.assert_close(users, same_users)
+    torch.testing.assert_close(fast, slow)
+    fast_grads = torch.autograd.grad(profile_kl(*fast), student)
+    slow_grads = torch.autograd.grad(profile_kl(*slow), student)
+    torch.testing.assert_close(fast_grads, slow_grads)
+
+
+@pytest.mark.parametrize("max_scores", [0, 10])  # the batched product, the whole catalogue
+def test_own_item_scores_are_each_rows_dot_products(max_scores):
+    rows, items = torch.randn(2, 3), torch.randn(5, 3)
+    picked = torch.tensor([[4, 0], [1, 1]])
+    expected = torch.stack([items[picked[r]] @ rows[r] for r in range(2)])
+    torch.testing.assert_close(own_item_scores(rows, items, picked, max_scores), expected)

@@ -419,25 +419,25 @@ def test_panel_discriminator_sees_the_same_items_in_the_same_order(make_config, 
     search = gan_search.AdversarialMaskSearch(model, trainer.teacher_embeddings,
                                               trainer.search_settings)
     items_seen, scores, fed = [], [], []
-    scores_on, score_profiles = search.distillation.scores_on, gan_search.score_profiles
+    shared_scores, score_profiles = search.distillation.shared_scores, gan_search.score_profiles
 
     def record_scores(users, items, user_all, item_all):
         items_seen.append(items)
-        scores.append(scores_on(users, items, user_all, item_all))
+        scores.append(shared_scores(users, items, user_all, item_all))
         return scores[-1]
 
     def record_fed(teacher, student):
         fed.append((teacher, student))
         return score_profiles(teacher, student)
 
-    monkeypatch.setattr(search.distillation, "scores_on", record_scores)
+    monkeypatch.setattr(search.distillation, "shared_scores", record_scores)
     monkeypatch.setattr(gan_search, "score_profiles", record_fed)
     search.run([next(iter(loaders[0]))] * 2)
     # each step scores the distillation's fresh sample, then the panel; the panel never moves
     assert len(items_seen) == 4
     assert torch.equal(items_seen[1], items_seen[3])
     assert not torch.equal(items_seen[0], items_seen[2])
-    assert (items_seen[1] == items_seen[1][0]).all() and len(set(items_seen[1][0].tolist())) == 5
+    assert len(set(items_seen[1].tolist())) == 5
     # and the discriminator is fed the panel's scores, not the distillation's
     assert len(fed) == 2 and all(f[0] is scores[2 * k + 1][0] and f[1] is scores[2 * k + 1][1]
                                  for k, f in enumerate(fed))
@@ -455,24 +455,30 @@ def test_search_distils_on_the_teachers_top_items_but_hides_them_from_the_discri
     search = gan_search.AdversarialMaskSearch(model, trainer.teacher_embeddings,
                                               trainer.search_settings)
     seen, fed = [], []
-    scores_on, score_profiles = search.distillation.scores_on, gan_search.score_profiles
+    users_and_profiles, score_profiles = (search.distillation.users_and_profiles,
+                                          gan_search.score_profiles)
 
-    def record_scores(users, items, user_all, item_all):
-        seen.append((users, items))
-        return scores_on(users, items, user_all, item_all)
+    def record_profiles(user, user_all, item_all):
+        seen.append(users_and_profiles(user, user_all, item_all))
+        return seen[-1]
 
     def record_fed(teacher, student):
         fed.append(teacher)
         return score_profiles(teacher, student)
 
-    monkeypatch.setattr(search.distillation, "scores_on", record_scores)
+    monkeypatch.setattr(search.distillation, "users_and_profiles", record_profiles)
     monkeypatch.setattr(gan_search, "score_profiles", record_fed)
     search.run([next(iter(loaders[0]))])
-    (users, items), = seen
-    assert items.shape == (users.numel(), 3 + 5)
-    torch.testing.assert_close(items[:, :3], search.distillation.top_items[users])
+    (users, (teacher, _)), = seen
+    assert teacher.shape == (users.numel(), 3 + 5)
+    # the first 3 columns are the teacher's scores on its own top 3 items for each user
+    user_e, item_e = trainer.teacher_embeddings
+    full = user_e[users] @ item_e.T
+    torch.testing.assert_close(teacher[:, :3], full.topk(3, dim=1).values)
+    torch.testing.assert_close(teacher[:, :3], full.gather(1, search.distillation.top_items[users]))
     # the discriminator sees only the 5 random columns (the top ones are in the teacher's order)
     assert fed[0].shape == (users.numel(), 5)
+    torch.testing.assert_close(fed[0], teacher[:, 3:])
 
 
 def test_the_search_depth_names_only_gan_runs(make_config, make_data, prune_dict):

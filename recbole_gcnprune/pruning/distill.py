@@ -4,8 +4,10 @@ A student is compared with the teacher on per-user *score profiles*: each user's
 teacher's own top items for that user plus a shared random sample of items. Both rows are
 standardised (the pruned student's scores live on a smaller scale) and the loss is
 ``KL(softmax(teacher) || softmax(student))`` per user, so it weighs the head of the teacher's
-ranking, which is what top-K metrics judge. Top items come from the full catalogue, computed once
-(``users x n_top`` indices).
+ranking, which is what top-K metrics judge. Top items and their teacher scores come from the full
+catalogue, computed once (``users x n_top`` each); per step the student's scores on them are read
+off one matrix product (``own_item_scores``) and both models' scores on the shared items are one
+matrix product each.
 """
 
 import torch
@@ -27,14 +29,28 @@ def profile_kl(teacher_profiles, student_profiles):
     )
 
 
-def teacher_top_items(user_embeddings, item_embeddings, n_top, chunk=4096):
-    """``users x n_top`` indices of each user's highest-scored items under the teacher."""
+def teacher_top(user_embeddings, item_embeddings, n_top, chunk=4096):
+    """``(scores, indices)``, both ``users x n_top``: each user's highest teacher scores and
+    their items, best first."""
     n_top = min(n_top, item_embeddings.shape[0])
     tops = [
-        torch.topk(user_embeddings[start:start + chunk] @ item_embeddings.T, n_top, dim=1).indices
+        torch.topk(user_embeddings[start:start + chunk] @ item_embeddings.T, n_top, dim=1)
         for start in range(0, user_embeddings.shape[0], chunk)
     ]
-    return torch.cat(tops)
+    return torch.cat([t.values for t in tops]), torch.cat([t.indices for t in tops])
+
+
+def own_item_scores(user_rows, item_embeddings, items, max_scores=2**23):
+    """``len(user_rows) x L``: each row's dot products with its own ``items`` (``len x L``).
+
+    Read off the rows' scores on the whole catalogue (one matrix product) when that matrix holds
+    at most ``max_scores`` scores (32 MB), else one batched product over the gathered items: on
+    CPU both are several times faster, forward and backward, than an einsum over the gathered
+    items, and the whole-catalogue product is the faster of the two (``bench/distill_step.py``).
+    """
+    if user_rows.shape[0] * item_embeddings.shape[0] <= max_scores:
+        return torch.gather(user_rows @ item_embeddings.T, 1, items)
+    return torch.bmm(item_embeddings[items], user_rows.unsqueeze(2)).squeeze(2)
 
 
 class RankingDistillation:
@@ -45,15 +61,18 @@ class RankingDistillation:
         self.n_items_sampled = n_items_sampled
         self.max_users = max_users
         self.rng = rng
-        self.top_items = (
-            teacher_top_items(self.teacher_user, self.teacher_item, n_top) if n_top else None
+        self.top_scores, self.top_items = (
+            teacher_top(self.teacher_user, self.teacher_item, n_top) if n_top else (None, None)
         )
 
-    def profile_items(self, users):
-        """``len(users) x (n_top + n_items_sampled)`` item indices: teacher's top + random."""
+    def shared_items(self, device):
+        """A fresh random sample of ``n_items_sampled`` items, the same for every user."""
         n_items = self.teacher_item.shape[0]
-        shared = torch.randint(n_items, (self.n_items_sampled,), generator=self.rng)
-        shared = shared.to(users.device).expand(users.numel(), -1)
+        return torch.randint(n_items, (self.n_items_sampled,), generator=self.rng).to(device)
+
+    def profile_items(self, users, shared):
+        """``len(users) x (n_top + n_items_sampled)`` item indices: teacher's top + ``shared``."""
+        shared = shared.expand(users.numel(), -1)
         if self.top_items is None:
             return shared
         return torch.cat([self.top_items[users], shared], dim=1)
@@ -70,15 +89,21 @@ class RankingDistillation:
         return self.users_and_profiles(user, user_all, item_all)[1]
 
     def users_and_profiles(self, user, user_all, item_all):
-        """The sampled users and their ``(teacher, student)`` profiles."""
+        """The sampled users and their ``(teacher, student)`` scores on ``profile_items``."""
         users = self.sample_users(user)
-        return users, self.scores_on(users, self.profile_items(users), user_all, item_all)
+        shared = self.shared_items(users.device)
+        teacher, student = self.shared_scores(users, shared, user_all, item_all)
+        if self.top_items is None:
+            return users, (teacher, student)
+        top = own_item_scores(user_all[users], item_all, self.top_items[users])
+        return users, (torch.cat([self.top_scores[users], teacher], dim=1),
+                       torch.cat([top, student], dim=1))
 
-    def scores_on(self, users, items, user_all, item_all):
-        """Teacher and student scores of ``users`` on ``items`` (``len(users) x L`` indices)."""
-        teacher = torch.einsum("ud,uld->ul", self.teacher_user[users], self.teacher_item[items])
-        student = torch.einsum("ud,uld->ul", user_all[users], item_all[items])
-        return teacher, student
+    def shared_scores(self, users, items, user_all, item_all):
+        """Teacher and student scores of ``users`` on the same ``items`` (1-D): ``len(users) x
+        len(items)`` each, one matrix product apiece."""
+        teacher = self.teacher_user[users] @ self.teacher_item[items].T
+        return teacher, user_all[users] @ item_all[items].T
 
     def loss(self, user, user_all, item_all):
         return profile_kl(*self.profiles(user, user_all, item_all))

@@ -159,9 +159,7 @@ class AdversarialMaskSearch:
         if self.panel is None:
             profiles = tuple(p[:, -self.settings.n_items_sampled:] for p in profiles)
         else:
-            profiles = self.distillation.scores_on(
-                users, self.panel.expand(users.numel(), -1), user_all, item_all
-            )
+            profiles = self.distillation.shared_scores(users, self.panel, user_all, item_all)
         return score_profiles(*profiles)
 
     def _discriminator_step(self, real, fake):
