@@ -497,3 +497,25 @@ def test_search_settings_reject_an_unknown_profile():
         SearchSettings(epochs=1, keep_fraction=0.5, adv_weight=0.1, distill_weight=1.0,
                        budget_weight=1.0, student_lr=0.01, generator_lr=0.01,
                        discriminator_lr=0.01, adv_profile="fixed")
+
+
+@pytest.mark.parametrize("criterion", ["taylor", "gan"])
+def test_phases_draw_the_same_whether_the_phases_before_ran_or_were_resumed(
+        make_config, make_data, prune_dict, criterion):
+    """A fine-tuning resumed after its selection, and a selection run on a cached teacher,
+    reproduce the uninterrupted run: each phase seeds its own random streams."""
+    config_dict = {**prune_dict, "prune_criterion": criterion}
+    _, loaders, _, trainer = build(make_config, make_data, config_dict)
+    first = fit_and_test(trainer, loaders)
+    weights = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    for name in ("finetune.json", "finetune.pth"):  # interrupted while fine-tuning
+        os.remove(os.path.join(trainer.run_dir, name))
+    _, loaders, _, resumed = build(make_config, make_data, config_dict)
+    assert fit_and_test(resumed, loaders) == first
+    torch.testing.assert_close(resumed.model.state_dict(), weights)
+    for name in os.listdir(trainer.run_dir):  # only the teacher is left, cached
+        os.remove(os.path.join(trainer.run_dir, name))
+    _, loaders, _, on_cached = build(make_config, make_data, config_dict)
+    assert fit_and_test(on_cached, loaders) == first
+    assert on_cached.report["teacher"]["cached"]
+    torch.testing.assert_close(on_cached.model.state_dict(), weights)

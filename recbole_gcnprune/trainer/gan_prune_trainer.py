@@ -17,7 +17,7 @@ from time import time
 import numpy as np
 import torch
 from recbole.trainer import Trainer
-from recbole.utils import set_color
+from recbole.utils import init_seed, set_color
 
 from recbole_gcnprune.atomic import atomic_torch_save, atomic_write_json
 from recbole_gcnprune.compat import plain_config
@@ -82,6 +82,11 @@ def inactive_keys(criterion):
 def plain_metrics(result):
     """A RecBole result dict with numpy scalars turned into floats."""
     return {k: float(v) for k, v in (result or {}).items()}
+
+
+# Offsets added to ``seed`` for the phases after the teacher (which trains under RecBole's own
+# seeding, right after the model is built).
+PHASE_SEED_OFFSETS = {"selection": 1, "finetune": 2}
 
 
 class GANPruneTrainer(Trainer):
@@ -166,9 +171,11 @@ class GANPruneTrainer(Trainer):
         if self.criterion in FROM_SCRATCH:
             if self._distills():  # distill_small: the teacher is the distillation target only
                 self._teacher(train_data, valid_data, verbose, show_progress)
+            self._seed_phase(train_data, "selection")
             widths = kept_widths(self.model.channel_groups(), self.prune_ratio)
             return {name: list(range(width)) for name, width in widths.items()}
         self._teacher(train_data, valid_data, verbose, show_progress)
+        self._seed_phase(train_data, "selection")
         start = time()
         if self.prune_rotation == "pca":
             self._rotate_teacher()
@@ -268,6 +275,7 @@ class GANPruneTrainer(Trainer):
 
     def _finetune(self, train_data, valid_data, verbose, saved, show_progress, callback_fn):
         """Phase 4: RecBole's fit on the pruned model, with a fresh optimiser and early stopping."""
+        self._seed_phase(train_data, "finetune")
         self._reset_training_state(os.path.join(self.run_dir, "finetune.pth"),
                                    self.finetune_learning_rate)
         if self._distills():
@@ -400,6 +408,14 @@ class GANPruneTrainer(Trainer):
         self.report["resumed"] = True
 
     # ------------------------------------------------------------------------------ helpers
+    def _seed_phase(self, train_data, phase):
+        """Seed the random streams a phase draws from (Python's, numpy's and torch's global ones,
+        and the training loader's shuffle) from ``seed`` and the phase, so the phase draws the
+        same whether the phases before it ran in this process or were resumed or cached."""
+        seed = self.config["seed"] + PHASE_SEED_OFFSETS[phase]
+        init_seed(seed, self.config["reproducibility"])
+        train_data.generator.manual_seed(seed)
+
     def _reset_training_state(self, saved_model_file, learning_rate=None):
         """Fresh optimiser over the live parameters (at ``learning_rate``, default the
         config's) and fresh early-stopping state."""
