@@ -89,11 +89,11 @@ def render(rows, args, command):
              f"Date: {common.now().isoformat(timespec='seconds')}  ",
              f"Host: {common.host(threads_set=bool(args.threads))}, load {common.load_avg()}  ",
              f"Versions: {common.versions_text(common.versions())}  ",
-             f"Batch of {args.batch} interactions (at most 256 users sampled), "
-             f"{args.n_items_sampled} shared random items, teacher width {TEACHER_WIDTH}; "
-             f"median of {args.repeats} interleaved rounds, forward + backward.", "",
-             "| shape (users x items) | student width | n_top | former ms | current ms | "
-             "former / current |",
+             (f"Batch of {args.batch} interactions (at most 256 users sampled), "
+              f"{args.n_items_sampled} shared random items, teacher width {TEACHER_WIDTH}; "
+              f"median of {args.repeats} interleaved rounds, forward + backward."), "",
+             ("| shape (users x items) | student width | n_top | former ms | current ms | "
+              "former / current |"),
              "|---|---|---|---|---|---|"]
     for (shape, width, n_top), times in rows:
         former, current = (1000 * statistics.median(times[k]) for k in ("former", "current"))
