@@ -308,7 +308,7 @@ def test_inherit_weight_outside_zero_one_is_a_config_error(make_config, prune_di
 
 
 def test_runs_keep_their_cache_names_at_the_settings_before_a_key(make_config, prune_dict):
-    from recbole_gcnprune.trainer.gan_prune_trainer import config_key
+    from recbole_gcnprune.trainer.run_keys import config_key
 
     def key(**overrides):
         return config_key(make_config("GCNPruneGAN", {**prune_dict, **overrides}), ())
@@ -330,10 +330,12 @@ def test_runs_keep_their_cache_names_at_the_settings_before_a_key(make_config, p
     assert key(search_learning_rate=1e-3) != bpr
     assert key(search_top_items=0) == bpr  # the behaviour before the key
     assert key(search_top_items=400) != bpr
+    assert key(finetune_stopping_delta=0) == bpr  # the behaviour before the key
+    assert key(finetune_stopping_delta=5e-4) != bpr
 
 
 def test_the_discriminator_setting_leaves_the_teacher_cache_alone(make_config, prune_dict):
-    from recbole_gcnprune.trainer.gan_prune_trainer import PRUNING_KEYS, RUNTIME_KEYS, config_key
+    from recbole_gcnprune.trainer.run_keys import PRUNING_KEYS, RUNTIME_KEYS, config_key
 
     def teacher_key(**overrides):
         config = make_config("GCNPruneGAN", {**prune_dict, **overrides})
@@ -344,6 +346,7 @@ def test_the_discriminator_setting_leaves_the_teacher_cache_alone(make_config, p
     assert teacher_key(finetune_learning_rate=1e-3) == teacher_key()
     assert teacher_key(search_learning_rate=1e-3) == teacher_key()
     assert teacher_key(search_top_items=400) == teacher_key()
+    assert teacher_key(finetune_stopping_delta=5e-4) == teacher_key()
 
 
 @pytest.mark.parametrize(("finetune_eval_step", "finetune_schedule"),
@@ -390,6 +393,40 @@ def test_the_search_rate_names_only_gan_runs(make_config, make_data, prune_dict)
     assert (run_dir(prune_criterion="magnitude", search_learning_rate=1e-3)
             == run_dir(prune_criterion="magnitude"))
     assert run_dir(search_learning_rate=1e-3) != run_dir()
+
+
+def creeping_fine_tuning(trainer, loaders, monkeypatch):
+    """Fit with every fine-tuning validation replaced by a creep with flutter (a new best every
+    other validation, each by 0.0002); return the fine-tuning's validation scores."""
+    from recbole.trainer import Trainer
+
+    real, scores = Trainer._valid_epoch, []
+
+    def valid_epoch(self, valid_data, show_progress=False):
+        if os.path.basename(self.saved_model_file) != "finetune.pth":
+            return real(self, valid_data, show_progress)
+        k = len(scores)
+        scores.append(0.1 + 0.0002 * (k // 2) - 0.0001 * (k % 2))
+        return scores[-1], {"ndcg@10": scores[-1]}
+
+    monkeypatch.setattr(Trainer, "_valid_epoch", valid_epoch)
+    trainer.fit(loaders[0], loaders[1], saved=True)
+    return scores
+
+
+@pytest.mark.parametrize(("delta", "validations"), [(0, 20), (0.001, 6)])
+def test_fine_tuning_stops_when_no_gain_beats_the_stopping_delta(
+        make_config, make_data, prune_dict, monkeypatch, delta, validations):
+    # RecBole's rule (delta 0) never stops a creep whose new bests come every other validation;
+    # with delta 0.001 none of its gains counts: the 5th validation past the first (patience 4)
+    # that is not a new best stops it, the 6th
+    _, loaders, _, trainer = build(make_config, make_data, {
+        **prune_dict, "prune_criterion": "magnitude", "epochs": 20, "eval_step": 1,
+        "stopping_step": 4, "finetune_stopping_delta": delta})
+    scores = creeping_fine_tuning(trainer, loaders, monkeypatch)
+    assert len(scores) == validations
+    assert trainer.best_valid_score == max(scores)  # the best is kept, whatever its margin
+    assert trainer.gain_patience is None  # the teacher of a later fit counts as RecBole does
 
 
 def test_without_validation_fine_tuning_is_not_validated_either(make_config, make_data,

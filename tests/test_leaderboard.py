@@ -169,15 +169,18 @@ def test_each_backbone_loss_and_schedule_gets_its_own_pruning_curve(tmp_path):
             _stored_row("users-lr", 0.75, 0.33, {**users, "finetune_eval_step": 1,
                                                  "finetune_learning_rate": 0.001,
                                                  "search_learning_rate": 5e-4}),
+            _stored_row("users-delta", 0.75, 0.33, {**users, "finetune_stopping_delta": 5e-4}),
+            _stored_row("users-delta0", 0.75, 0.33, {**users, "finetune_stopping_delta": 0}),
             {**_stored_row("magnitude-lr", 0.75, 0.33, {**users, "search_learning_rate": 5e-4}),
              "prune_criterion": "magnitude"},  # no search: the search rate does not act
             {**_stored_row("dense-ft1", 1.0, 0.34, {**users, "finetune_eval_step": 1}),
              "prune_criterion": "none"}]  # no fine-tuning: the schedule does not act
     summary = summarize(rows, ["old", "bpr", "ccl", "users", "users-ft1", "users-lr",
-                               "magnitude-lr", "dense-ft1"])
+                               "users-delta", "users-delta0", "magnitude-lr", "dense-ft1"])
     assert list(summary["variant"]) == ["bpr", "bpr", "ccl", "ccl-usernorm",
                                         "ccl-usernorm, ft-eval 1",
                                         "ccl-usernorm, ft-eval 1, ft-lr 0.001, search-lr 0.0005",
+                                        "ccl-usernorm, ft-delta 0.0005", "ccl-usernorm",
                                         "ccl-usernorm", "ccl-usernorm"]
     path = str(tmp_path / "plot.png")
     assert write_plot(path, summary, "two curves")

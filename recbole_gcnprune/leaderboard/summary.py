@@ -7,7 +7,7 @@ Test metrics are those of ``METRICS``; a metric a row lacks (other ``topk``/``me
 import pandas as pd
 
 from recbole_gcnprune.registry import plugin_models
-from recbole_gcnprune.trainer.gan_prune_trainer import inactive_keys
+from recbole_gcnprune.trainer.run_keys import inactive_keys
 
 METRICS = (
     "recall@10",
@@ -38,8 +38,9 @@ def variant(row, criterion):
     existed), ``ccl`` or ``ccl-usernorm`` (``ccl_item_norm: False``), plus ``, ft-eval N`` and
     ``, ft-lr X`` / ``, search-lr X`` when fine-tuning was validated on its own schedule
     (``finetune_eval_step``), or fine-tuning or the search's student trained at its own learning
-    rate (``finetune_learning_rate``, ``search_learning_rate``), unless the key does not act on
-    the row's criterion (the trainer's ``inactive_keys``, which also names run folders); a dense
+    rate (``finetune_learning_rate``, ``search_learning_rate``), or stopped on gains above a
+    delta (``finetune_stopping_delta``, ``, ft-delta X``; 0 is RecBole's rule), unless the key
+    does not act on the row's criterion (the trainer's ``inactive_keys``, which also names run folders); a dense
     row, whose ``criterion`` is ``none``, has no fine-tuning."""
     config = row.get("config", {})
     loss = config.get("ranking_loss", "bpr")
@@ -47,8 +48,9 @@ def variant(row, criterion):
     if criterion == "none":
         return name
     for key, short in (("finetune_eval_step", "ft-eval"), ("finetune_learning_rate", "ft-lr"),
+                       ("finetune_stopping_delta", "ft-delta"),
                        ("search_learning_rate", "search-lr")):
-        if config.get(key) is not None and key not in inactive_keys(criterion):
+        if config.get(key) and key not in inactive_keys(criterion):
             name += f", {short} {config[key]:g}"
     return name
 

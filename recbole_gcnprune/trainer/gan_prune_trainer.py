@@ -8,7 +8,6 @@ everything that shapes it (shared by every criterion and ratio), the selection a
 fine-tuned model from this run's folder.
 """
 
-import hashlib
 import json
 import math
 import os
@@ -20,7 +19,6 @@ from recbole.trainer import Trainer
 from recbole.utils import init_seed, set_color
 
 from recbole_gcnprune.atomic import atomic_torch_save, atomic_write_json
-from recbole_gcnprune.compat import plain_config
 from recbole_gcnprune.errors import ConfigError
 from recbole_gcnprune.model.gcn_prune_gan import EMBEDDING_GROUP
 from recbole_gcnprune.pruning.checkpoint import load_into, read_checkpoint
@@ -36,47 +34,14 @@ from recbole_gcnprune.pruning.importance import (
 from recbole_gcnprune.pruning.report import size_report
 from recbole_gcnprune.pruning.rotation import rotate_to_principal_basis
 from recbole_gcnprune.pruning.surgery import prune_channels
-
-PRUNING_KEYS = (
-    "prune_criterion", "prune_ratio", "search_epochs", "adv_weight", "distill_weight",
-    "budget_weight", "generator_lr", "discriminator_lr", "tau_start", "tau_end",
-    "n_items_sampled", "taylor_batches", "teacher_checkpoint", "finetune_distill_weight",
-    "distill_top_items", "prune_rotation", "inherit_weight", "adv_profile", "finetune_eval_step",
-    "finetune_learning_rate", "search_learning_rate", "search_top_items",
+from recbole_gcnprune.trainer.run_keys import (
+    FROM_SCRATCH,
+    PRUNING_KEYS,
+    RUNTIME_KEYS,
+    config_key,
+    inactive_keys,
 )
-FROM_SCRATCH = ("train_small", "distill_small")  # the pruned widths, re-initialised
-# what only acts on the teacher's weights: left out of a from-scratch run's folder key
-TEACHER_WEIGHT_KEYS = ("prune_rotation", "inherit_weight")
-# what only acts on the gan search: left out of every other criterion's folder key
-SEARCH_ONLY_KEYS = ("search_learning_rate", "search_top_items")
-RUNTIME_KEYS = (
-    "checkpoint_dir", "show_progress", "state", "log_wandb", "wandb_project", "gpu_id",
-    "use_gpu", "worker", "eval_batch_size", "single_spec", "local_rank", "device",
-)
-
-
-# Left out of cache keys, so caches made before these keys existed keep their names: keys at the
-# value that behaves as before them, and the ccl settings unless the loss is ccl (they do not act)
-AS_BEFORE = {"ranking_loss": "bpr", "ccl_item_norm": True, "adv_profile": "sampled",
-             "finetune_eval_step": None, "finetune_learning_rate": None,
-             "search_learning_rate": None, "search_top_items": 0}
-CCL_KEYS = ("ccl_margin", "ccl_negative_weight", "ccl_item_norm")
-
-
-def config_key(config, exclude):
-    """Short hash of the plain config without ``exclude``d keys (and settings that do not act)."""
-    plain = plain_config(config)
-    if plain.get("ranking_loss") != "ccl":
-        exclude = tuple(exclude) + CCL_KEYS
-    plain = {k: v for k, v in plain.items()
-             if k not in exclude and not (k in AS_BEFORE and AS_BEFORE[k] == v)}
-    return hashlib.sha256(json.dumps(plain, sort_keys=True).encode()).hexdigest()[:12]
-
-
-def inactive_keys(criterion):
-    """Keys that do not act on a run of ``criterion``: left out of its folder key."""
-    unused = TEACHER_WEIGHT_KEYS if criterion in FROM_SCRATCH else ()
-    return unused + (SEARCH_ONLY_KEYS if criterion != "gan" else ())
+from recbole_gcnprune.trainer.stopping import GainPatience
 
 
 def plain_metrics(result):
@@ -104,6 +69,8 @@ class GANPruneTrainer(Trainer):
         self.distill_top_items = config["distill_top_items"]
         self.finetune_eval_step = config["finetune_eval_step"]
         self.finetune_learning_rate = config["finetune_learning_rate"]
+        self.finetune_stopping_delta = config["finetune_stopping_delta"]
+        self.gain_patience = None  # fine-tuning's patience, when finetune_stopping_delta > 0
         self.search_settings = SearchSettings(
             epochs=config["search_epochs"],
             keep_fraction=1.0 - self.prune_ratio,
@@ -286,10 +253,14 @@ class GANPruneTrainer(Trainer):
         start = time()
         schedule = self.eval_step, self.stopping_step
         self.eval_step, self.stopping_step = self._finetune_schedule()
+        if self.finetune_stopping_delta:
+            self.gain_patience = GainPatience(self.finetune_stopping_delta,
+                                              self.valid_metric_bigger)
         try:
             result = super().fit(train_data, valid_data, verbose, saved, show_progress, callback_fn)
         finally:
             self.eval_step, self.stopping_step = schedule
+            self.gain_patience = None
         self.report["finetune_seconds"] = time() - start
         self.distillation = None
         atomic_write_json(os.path.join(self.run_dir, "finetune.json"),
@@ -305,6 +276,27 @@ class GANPruneTrainer(Trainer):
             return self.eval_step, self.stopping_step
         step = min(self.finetune_eval_step, self.epochs)
         return step, math.ceil(self.stopping_step * self.eval_step / step)
+
+    def _valid_epoch(self, valid_data, show_progress=False):
+        score, result = super()._valid_epoch(valid_data, show_progress)
+        if self.gain_patience is not None:
+            self._count_real_gains(score)
+        return score, result
+
+    def _count_real_gains(self, score):
+        """``finetune_stopping_delta``: RecBole's ``early_stopping``, which runs next, restarts
+        its count at a new best and otherwise adds 1 and stops past ``stopping_step``. Handed
+        the validations since the last gain above the delta, less this one, it stops after
+        ``stopping_step`` validations without such a gain, and still saves every new best."""
+        stalled = self.gain_patience.update(score)
+        self.cur_step = stalled - 1
+        best = self.best_valid_score
+        new_best = score >= best if self.valid_metric_bigger else score <= best
+        if stalled > self.stopping_step and not new_best:
+            self.logger.info(
+                f"fine-tuning stops: no validation gain above finetune_stopping_delta="
+                f"{self.finetune_stopping_delta:g} in {stalled} validations; best "
+                f"{self.valid_metric} {best:.4f} is kept")
 
     # ------------------------------------------------------------------------------ teacher
     def _teacher(self, train_data, valid_data, verbose, show_progress):
