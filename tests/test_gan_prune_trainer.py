@@ -429,6 +429,26 @@ def test_fine_tuning_stops_when_no_gain_beats_the_stopping_delta(
     assert trainer.gain_patience is None  # the teacher of a later fit counts as RecBole does
 
 
+@pytest.mark.parametrize("reproducibility", [True, False])
+def test_the_search_runs_under_deterministic_algorithms_when_reproducible(
+        make_config, make_data, prune_dict, monkeypatch, reproducibility):
+    # with 2 CPU threads the search is not bit-reproducible otherwise (bench/search_determinism.py)
+    from recbole_gcnprune.pruning import gan_search
+
+    _, loaders, _, trainer = build(make_config, make_data,
+                                   {**prune_dict, "reproducibility": reproducibility})
+    seen, step = [], gan_search.AdversarialMaskSearch._step
+
+    def recording_step(self, interaction, tau):
+        seen.append(torch.are_deterministic_algorithms_enabled())
+        return step(self, interaction, tau)
+
+    monkeypatch.setattr(gan_search.AdversarialMaskSearch, "_step", recording_step)
+    trainer.fit(loaders[0], loaders[1], saved=True)
+    assert seen and set(seen) == {reproducibility}
+    assert not torch.are_deterministic_algorithms_enabled()  # the previous setting is back
+
+
 def test_without_validation_fine_tuning_is_not_validated_either(make_config, make_data,
                                                                  prune_dict):
     _, _, _, trainer = build(make_config, make_data, {

@@ -14,6 +14,7 @@ Per training batch:
 The search returns ``sigmoid(logit)`` per channel; the caller keeps the top-k per group.
 """
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 from logging import getLogger
 
@@ -32,7 +33,6 @@ from recbole_gcnprune.pruning.generator import (
     channel_descriptors,
     gumbel_sigmoid,
 )
-
 
 ADV_PROFILES = ("sampled", "panel")
 
@@ -54,11 +54,33 @@ class SearchSettings:
     adv_profile: str = "sampled"
     max_users: int = 256
     seed: int = 0
+    deterministic: bool = False
 
     def __post_init__(self):
         if self.adv_profile not in ADV_PROFILES:
             raise ValueError(f"adv_profile={self.adv_profile!r}: must be one of "
                              f"{', '.join(ADV_PROFILES)}")
+
+
+@contextmanager
+def deterministic_algorithms(enabled):
+    """``torch.use_deterministic_algorithms`` inside the block when ``enabled`` (warning, not
+    failing, where an op has no deterministic kernel), the previous setting after it.
+
+    The search needs it on a multi-threaded CPU: two runs of its first epoch from the same
+    state part at step 5 of 47 with 2 threads (Book-Crossing bench5), and the adversarial
+    training amplifies the rounding into other channels and models; with it, or with 1 thread,
+    they agree bit for bit (``bench/search_determinism.py``)."""
+    if not enabled:
+        yield
+        return
+    previous = torch.are_deterministic_algorithms_enabled()
+    previous_warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    torch.use_deterministic_algorithms(True, warn_only=not previous or previous_warn_only)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(previous, warn_only=previous_warn_only)
 
 
 class AdversarialMaskSearch:
@@ -98,6 +120,10 @@ class AdversarialMaskSearch:
     def run(self, train_data, end_of_epoch=None):
         """Search for ``settings.epochs`` epochs; ``end_of_epoch(epoch, keep_probabilities)``
         (optional) is called after each epoch and stops the search by returning True."""
+        with deterministic_algorithms(self.settings.deterministic):
+            return self._run(train_data, end_of_epoch)
+
+    def _run(self, train_data, end_of_epoch):
         steps = max(1, self.settings.epochs * len(train_data))
         step, device = 0, self.distillation.teacher_user.device
         for epoch in range(self.settings.epochs):

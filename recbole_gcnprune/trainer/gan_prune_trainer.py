@@ -86,6 +86,7 @@ class GANPruneTrainer(Trainer):
             top_items=config["search_top_items"],
             adv_profile=config["adv_profile"],
             seed=config["seed"],
+            deterministic=config["reproducibility"],
         )
         base = os.path.join(self.checkpoint_dir, "gcnprune")
         name = f"{config['model']}-{config['dataset']}"
@@ -296,7 +297,8 @@ class GANPruneTrainer(Trainer):
             self.logger.info(
                 f"fine-tuning stops: no validation gain above finetune_stopping_delta="
                 f"{self.finetune_stopping_delta:g} in {stalled} validations; best "
-                f"{self.valid_metric} {best:.4f} is kept")
+                f"{self.valid_metric} {best:.4f} is kept (the epoch RecBole names next is "
+                "that of the last such gain)")
 
     # ------------------------------------------------------------------------------ teacher
     def _teacher(self, train_data, valid_data, verbose, show_progress):
