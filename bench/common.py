@@ -12,7 +12,8 @@ atomic writes of its results, and the Linux memory readings.
   script leaves the old file or none, never a partial one;
 * :func:`proc_status_bytes` / :func:`reset_peak_rss`: RSS and its peak (VmHWM) from ``/proc``;
 * :func:`interleaved_full_sort_ms`: full-sort time of several models measured side by side;
-* :func:`cpu_row_config`: a leaderboard row's config, on the CPU.
+* :func:`cpu_row_config`: a leaderboard row's config, on the CPU;
+* :func:`cached_teacher_run`: the model and trainer of one run whose teacher is cached.
 
 Scripts run as ``python bench/<script>.py`` from the repository root and import this module as
 ``bench.common`` after putting the repository root first on ``sys.path``::
@@ -174,6 +175,26 @@ def add_one_run_args(parser):
     parser.add_argument("--set", nargs="*", default=[], help="extra config overrides key=value")
     parser.add_argument("--seed", type=int, default=2020)
     parser.add_argument("--split-seed", type=int, default=2020)
+
+
+def cached_teacher_run(args, criterion):
+    """``((train, valid, test), model, trainer)`` of ``criterion`` under
+    :func:`add_one_run_args`' settings and ``args.checkpoint_dir``; exits with a one-line error
+    when ``prune_compare.py`` has not cached that teacher yet."""
+    from bench.prune_compare import overrides
+    from recbole_gcnprune.config import Config
+    from recbole_gcnprune.quick_start import build_model_and_trainer, load_data
+
+    config = Config("GCNPruneGAN", args.dataset, args.config_files,
+                    {"seed": args.seed, "split_seed": args.split_seed,
+                     "prune_criterion": criterion, "checkpoint_dir": args.checkpoint_dir,
+                     **overrides(args)})
+    _, loaders = load_data(config)
+    model, trainer = build_model_and_trainer(config, loaders[0])
+    if not os.path.isfile(trainer.teacher_file):
+        sys.exit(f"error: no cached teacher {trainer.teacher_file}: run bench/prune_compare.py "
+                 "with the same settings and --checkpoint-dir first")
+    return loaders, model, trainer
 
 
 def add_backbone_args(parser):

@@ -48,19 +48,9 @@ def cut(model, kept, rotate):
 
 def main(argv=None):
     args, command = common.parse_own_args(parse_args, __file__, argv)
-    from bench.prune_compare import overrides
-    from recbole_gcnprune.config import Config
     from recbole_gcnprune.pruning.checkpoint import load_into, read_checkpoint
-    from recbole_gcnprune.quick_start import build_model_and_trainer, load_data
 
-    config = Config("GCNPruneGAN", args.dataset, args.config_files,
-                    {"seed": args.seed, "split_seed": args.split_seed, "prune_criterion": "none",
-                     "checkpoint_dir": args.checkpoint_dir, **overrides(args)})
-    _, (train, _valid, test) = load_data(config)
-    dense, trainer = build_model_and_trainer(config, train)
-    if not os.path.isfile(trainer.teacher_file):
-        sys.exit(f"error: no cached teacher {trainer.teacher_file}: run bench/prune_compare.py "
-                 "with the same settings and --checkpoint-dir first")
+    (_train, _valid, test), dense, trainer = common.cached_teacher_run(args, "none")
     load_into(dense, read_checkpoint(trainer.teacher_file))
 
     def ndcg(model):

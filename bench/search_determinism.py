@@ -69,18 +69,7 @@ def main(argv=None):
     args, command = common.parse_own_args(parse_args, __file__, argv)
     common.set_threads(args.threads)
 
-    from bench.prune_compare import overrides
-    from recbole_gcnprune.config import Config
-    from recbole_gcnprune.quick_start import build_model_and_trainer, load_data
-
-    config = Config("GCNPruneGAN", args.dataset, args.config_files,
-                    {"seed": args.seed, "split_seed": args.split_seed, "prune_criterion": "gan",
-                     "checkpoint_dir": args.checkpoint_dir, **overrides(args)})
-    _, (train, valid, _test) = load_data(config)
-    _, trainer = build_model_and_trainer(config, train)
-    if not os.path.isfile(trainer.teacher_file):
-        sys.exit(f"error: no cached teacher {trainer.teacher_file}: run bench/prune_compare.py "
-                 "with the same settings and --checkpoint-dir first")
+    (train, valid, _test), _, trainer = common.cached_teacher_run(args, "gan")
     runs = {False: [], True: []}
     for _ in range(args.repeats):
         for deterministic, results in runs.items():
