@@ -68,9 +68,9 @@ def deterministic_algorithms(enabled):
     failing, where an op has no deterministic kernel), the previous setting after it.
 
     The search needs it on a multi-threaded CPU: two runs of its first epoch from the same
-    state part at step 5 of 47 with 2 threads (Book-Crossing bench5), and the adversarial
-    training amplifies the rounding into other channels and models; with it, or with 1 thread,
-    they agree bit for bit (``bench/search_determinism.py``)."""
+    state part within its first 5 of 47 steps with 2 threads (Book-Crossing bench5), and the
+    adversarial training amplifies the rounding into other channels and models; with it, or
+    with 1 thread, they agree bit for bit (``bench/search_determinism.py``)."""
     if not enabled:
         yield
         return
