@@ -40,8 +40,8 @@ def variant(row, criterion):
     (``finetune_eval_step``), or fine-tuning or the search's student trained at its own learning
     rate (``finetune_learning_rate``, ``search_learning_rate``), or stopped on gains above a
     delta (``finetune_stopping_delta``, ``, ft-delta X``; 0 is RecBole's rule), unless the key
-    does not act on the row's criterion (the trainer's ``inactive_keys``, which also names run folders); a dense
-    row, whose ``criterion`` is ``none``, has no fine-tuning."""
+    does not act on the row's criterion (the trainer's ``inactive_keys``, which also names run
+    folders); a dense row, whose ``criterion`` is ``none``, has no fine-tuning."""
     config = row.get("config", {})
     loss = config.get("ranking_loss", "bpr")
     name = "ccl-usernorm" if loss == "ccl" and config.get("ccl_item_norm") is False else loss
