@@ -97,9 +97,9 @@ _RULES = {
     "finetune_stopping_delta": (_non_negative_number,
                                 "a number >= 0 (0: any gain restarts the patience)",
                                 "--finetune_stopping_delta=0.0005"),
-    "search_learning_rate": (_positive_number,
-                             "a number > 0, or ~ for learning_rate",
-                             "--search_learning_rate=0.001"),
+    "search_learning_rate": (_non_negative_number,
+                             ("a number >= 0 (0: the student stays the teacher), or ~ for "
+                              "learning_rate"), "--search_learning_rate=0"),
     "distill_top_items": (_non_negative_int, "a non-negative integer", "--distill_top_items=32"),
     "search_top_items": (_non_negative_int, "a non-negative integer", "--search_top_items=400"),
     "budget_weight": (_non_negative_number, "a number >= 0", "--budget_weight=5.0"),

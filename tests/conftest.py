@@ -12,13 +12,12 @@ import numpy as np
 import pytest
 import torch
 
-REPO_ROOT = Path(__file__).absolute().parents[1]
-
 # RecBole's own ``Trainer._save_checkpoint``, captured before anything builds our Config (which
 # calls ``compat.apply()`` and replaces it); tests/test_compat.py uses it to show the failure.
 from recbole.data.interaction import Interaction
 from recbole.trainer.trainer import Trainer as _RecBoleTrainer
 
+REPO_ROOT = Path(__file__).absolute().parents[1]
 RECBOLE_SAVE_CHECKPOINT = _RecBoleTrainer._save_checkpoint
 
 N_USERS = 60

@@ -115,7 +115,7 @@ def test_no_model_is_a_config_error(tiny_config_dict):
         ("adv_profile", "fixed", r"invalid adv_profile='fixed': must be one of sampled, panel"),
         ("finetune_eval_step", 0, r"invalid finetune_eval_step=0: must be a positive integer"),
         ("finetune_learning_rate", 0, r"invalid finetune_learning_rate=0: must be a number > 0"),
-        ("search_learning_rate", -1, r"invalid search_learning_rate=-1: must be a number > 0"),
+        ("search_learning_rate", -1, r"invalid search_learning_rate=-1: must be a number >= 0"),
         ("finetune_stopping_delta", -1e-4,
          r"invalid finetune_stopping_delta=-0\.0001: must be a number >= 0"),
         ("search_top_items", -3, r"invalid search_top_items=-3: must be a non-negative integer"),

@@ -378,12 +378,51 @@ def test_fine_tuning_trains_at_its_own_learning_rate(make_config, make_data, pru
     assert {lr for phase, lr in seen if phase == "finetune.pth"} == {expected}
 
 
-@pytest.mark.parametrize(("search_learning_rate", "expected"), [(None, 0.01), (0.002, 0.002)])
+@pytest.mark.parametrize(("search_learning_rate", "expected"),
+                         [(None, 0.01), (0.002, 0.002), (0, 0)])
 def test_the_search_trains_its_student_at_its_own_learning_rate(
         make_config, make_data, prune_dict, search_learning_rate, expected):
     _, _, _, trainer = build(make_config, make_data, {
         **prune_dict, "learning_rate": 0.01, "search_learning_rate": search_learning_rate})
     assert trainer.search_settings.student_lr == expected
+
+
+@pytest.mark.parametrize("layer_transform", ["none", "linear"])
+def test_a_frozen_student_keeps_the_teachers_weights_and_masks_its_outputs(
+        make_config, make_data, prune_dict, monkeypatch, layer_transform):
+    """``search_learning_rate: 0``: the search leaves every weight as it was; a linear model's
+    masked outputs come from the teacher's propagation, computed once, not one per step."""
+    from recbole_gcnprune.pruning import gan_search
+
+    _, loaders, model, trainer = build(make_config, make_data, {
+        **prune_dict, "layer_transform": layer_transform, "search_learning_rate": 0})
+    trainer._teacher(loaders[0], loaders[1], verbose=False, show_progress=False)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    propagations, propagated = [], model.propagated
+    monkeypatch.setattr(model, "propagated", lambda: propagations.append(1) or propagated())
+    search = gan_search.AdversarialMaskSearch(model, trainer.teacher_embeddings,
+                                              trainer.search_settings)
+    outputs, student_outputs = [], search._student_outputs
+
+    def record(masks):
+        outputs.append((masks, student_outputs(masks)))
+        return outputs[-1][1]
+
+    monkeypatch.setattr(search, "_student_outputs", record)
+    batches = [next(iter(loaders[0]))] * 3
+    generator_before = [p.clone() for p in search.generator.parameters()]
+    search.run(batches)
+    for name, tensor in model.state_dict().items():
+        torch.testing.assert_close(tensor, before[name], rtol=0, atol=0)
+    assert any(not torch.equal(p, q) for p, q in zip(search.generator.parameters(),
+                                                     generator_before))
+    assert len(propagations) == (1 if layer_transform == "none" else len(batches))
+    masks, (user_all, item_all) = outputs[-1]
+    model.set_channel_masks(masks)
+    with torch.no_grad():
+        expected = model.forward()
+    torch.testing.assert_close(user_all.detach(), expected[0])
+    torch.testing.assert_close(item_all.detach(), expected[1])
 
 
 def test_the_search_rate_names_only_gan_runs(make_config, make_data, prune_dict):

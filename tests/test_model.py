@@ -197,6 +197,33 @@ def test_all_ones_masks_equal_unmasked(layer_transform, small_model_dict, make_c
     torch.testing.assert_close(model.full_sort_predict(users), unmasked)
 
 
+@pytest.mark.parametrize("ranking_loss, ccl_item_norm", [("bpr", True), ("ccl", True),
+                                                          ("ccl", False)])
+def test_a_linear_model_masked_equals_its_propagated_outputs_masked(
+        ranking_loss, ccl_item_norm, small_model_dict, make_config, make_data):
+    _, _, model = _build(make_config, make_data, small_model_dict, ranking_loss=ranking_loss,
+                         ccl_item_norm=ccl_item_norm)
+    assert model.masks_commute_with_propagation()
+    mask = torch.rand(model.embedding_size, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        user, item = model.propagated()
+        model.set_channel_masks({EMBEDDING_GROUP: mask})
+        masked = model.forward()
+    for got, expected in zip(model.normalised(user * mask, item * mask), masked):
+        torch.testing.assert_close(got, expected)
+
+
+def test_transforms_do_not_commute_with_masks(linear_gcn):
+    _, _, model = linear_gcn
+    assert not model.masks_commute_with_propagation()
+    mask = torch.linspace(0, 1, model.embedding_size)
+    with torch.no_grad():
+        user, _ = model.propagated()
+        model.set_channel_masks({EMBEDDING_GROUP: mask})
+        masked_user, _ = model.propagated()
+    assert not torch.allclose(user * mask, masked_user)
+
+
 @pytest.mark.parametrize("layer_transform, ranking_loss",
                          [("none", "bpr"), ("linear", "bpr"), ("linear", "ccl")])
 def test_hard_embedding_mask_equals_slicing(layer_transform, ranking_loss, small_model_dict,

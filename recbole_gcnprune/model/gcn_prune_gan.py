@@ -154,6 +154,11 @@ class GCNPruneGAN(GeneralRecommender):
 
     # ----------------------------------------------------------------------------- forward
     def forward(self):
+        return self.normalised(*self.propagated())
+
+    def propagated(self):
+        """The mean of the layer outputs under the current masks, split into users and items,
+        before any normalisation."""
         embedding_mask = self.channel_masks.get(EMBEDDING_GROUP)
         x = torch.cat([self.user_embedding(self.user_ids), self.item_embedding(self.item_ids)])
         if embedding_mask is not None:
@@ -166,12 +171,22 @@ class GCNPruneGAN(GeneralRecommender):
                 x = self.transforms[layer](x, hidden_mask, embedding_mask)
             total = total + x
         final = total / (self.n_layers + 1)
-        user_final, item_final = torch.split(final, [self.n_users, self.n_items])
+        return torch.split(final, [self.n_users, self.n_items])
+
+    def normalised(self, user_final, item_final):
+        """What ``ranking_loss`` scores: ``propagated()``'s outputs as they are (bpr), or
+        L2-normalised (ccl: users, and items unless ``ccl_item_norm`` is False)."""
         if self.ranking_loss == "ccl":
             user_final = F.normalize(user_final, dim=1)
             if self.ccl_item_norm:
                 item_final = F.normalize(item_final, dim=1)
         return user_final, item_final
+
+    def masks_commute_with_propagation(self):
+        """True when the model is linear in its embedding channels (no layer transforms):
+        ``propagated()`` under an embedding mask ``m`` is then ``propagated()`` unmasked times
+        ``m``, channel by channel, and a frozen student's masked outputs need no propagation."""
+        return not self.transforms
 
     def calculate_loss(self, interaction):
         self.drop_cached_embeddings()

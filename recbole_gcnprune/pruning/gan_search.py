@@ -12,6 +12,12 @@ Per training batch:
    each user's standardised scores on the teacher's top ``top_items`` items for that user (none
    by default) plus the sampled items, and ``budget = sum_g (mean_c sigmoid(logit_gc) - keep)^2``.
 The search returns ``sigmoid(logit)`` per channel; the caller keeps the top-k per group.
+
+A ``student_lr`` of 0 freezes the student at the teacher's weights: only the generator (and the
+discriminator) learn, and the search chooses channels without changing the weights that
+fine-tuning starts from. The student's outputs under the masks are then, for a model whose masks
+commute with its propagation (no layer transforms), the teacher's propagated embeddings times the
+masks: each step scores a batch instead of propagating the graph.
 """
 
 from contextlib import contextmanager
@@ -21,6 +27,7 @@ from logging import getLogger
 import torch
 import torch.nn.functional as F
 
+from recbole_gcnprune.model.gcn_prune_gan import EMBEDDING_GROUP
 from recbole_gcnprune.pruning.discriminator import (
     ProfileDiscriminator,
     item_panel,
@@ -104,7 +111,13 @@ class AdversarialMaskSearch:
             ).to(device)
         width = settings.n_items_sampled if self.panel is None else self.panel.numel()
         self.discriminator = ProfileDiscriminator(width).to(device)
-        self.opt_student = torch.optim.Adam(student.parameters(), lr=settings.student_lr)
+        self.frozen = settings.student_lr == 0
+        self.opt_student = None if self.frozen else torch.optim.Adam(
+            student.parameters(), lr=settings.student_lr)
+        self.frozen_outputs = self._frozen_outputs() if self.frozen else None
+        self.frozen_descriptors = None
+        if self.frozen:
+            self.frozen_descriptors = self._descriptors()
         self.opt_generator = torch.optim.Adam(self.generator.parameters(), lr=settings.generator_lr)
         self.opt_discriminator = torch.optim.Adam(
             self.discriminator.parameters(), lr=settings.discriminator_lr
@@ -140,15 +153,33 @@ class AdversarialMaskSearch:
                 break
         return self.keep_probabilities()
 
+    def _frozen_outputs(self):
+        """The frozen student's unmasked ``propagated()`` outputs, when masks commute with it."""
+        if not self.student.masks_commute_with_propagation():
+            return None
+        self.student.set_channel_masks({})
+        with torch.no_grad():
+            return tuple(t.detach() for t in self.student.propagated())
+
     def _descriptors(self):
+        if self.frozen_descriptors is not None:
+            return self.frozen_descriptors
         return {g.name: channel_descriptors(g) for g in self.groups}
+
+    def _student_outputs(self, masks):
+        """The student's final embeddings under ``masks``."""
+        if self.frozen_outputs is None:
+            self.student.set_channel_masks(masks)
+            return self.student.forward()
+        mask = masks[EMBEDDING_GROUP]
+        user, item = self.frozen_outputs
+        return self.student.normalised(user * mask, item * mask)
 
     def _step(self, interaction, tau):
         s = self.settings
         logits = self.generator(self._descriptors())
         masks = {name: gumbel_sigmoid(v, tau, self.rng) for name, v in logits.items()}
-        self.student.set_channel_masks(masks)
-        user_all, item_all = self.student.forward()
+        user_all, item_all = self._student_outputs(masks)
         user = interaction[self.student.USER_ID]
         rank = self.student.loss_from_embeddings(
             user_all, item_all, user,
@@ -170,10 +201,13 @@ class AdversarialMaskSearch:
             (torch.sigmoid(v).mean() - s.keep_fraction) ** 2 for v in logits.values()
         )
         loss = rank + s.adv_weight * adv + s.distill_weight * distill + s.budget_weight * budget
-        self.opt_student.zero_grad()
+        self.student.zero_grad(set_to_none=True)
         self.opt_generator.zero_grad()
         loss.backward()
-        self.opt_student.step()
+        if self.opt_student is not None:
+            self.opt_student.step()
+        else:
+            self.student.zero_grad(set_to_none=True)
         self.opt_generator.step()
         return {"rank": rank.item(), "adv": adv.item(), "distill": distill.item(),
                 "budget": budget.item(), "disc": d_loss}

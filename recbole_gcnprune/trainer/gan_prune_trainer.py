@@ -49,6 +49,10 @@ def plain_metrics(result):
     return {k: float(v) for k, v in (result or {}).items()}
 
 
+def _unless_none(value, default):
+    return default if value is None else value
+
+
 # Offsets added to ``seed`` for the phases after the teacher (which trains under RecBole's own
 # seeding, right after the model is built).
 PHASE_SEED_OFFSETS = {"selection": 1, "finetune": 2}
@@ -77,7 +81,7 @@ class GANPruneTrainer(Trainer):
             adv_weight=config["adv_weight"],
             distill_weight=config["distill_weight"],
             budget_weight=config["budget_weight"],
-            student_lr=config["search_learning_rate"] or config["learning_rate"],
+            student_lr=_unless_none(config["search_learning_rate"], config["learning_rate"]),
             generator_lr=config["generator_lr"],
             discriminator_lr=config["discriminator_lr"],
             tau_start=config["tau_start"],
