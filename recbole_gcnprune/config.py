@@ -104,6 +104,8 @@ _RULES = {
     "search_top_items": (_non_negative_int, "a non-negative integer", "--search_top_items=400"),
     "budget_weight": (_non_negative_number, "a number >= 0", "--budget_weight=5.0"),
     "search_epochs": (_non_negative_int, "a non-negative integer", "--search_epochs=30"),
+    "search_stopping_step": (_non_negative_int, "a non-negative integer (0: no early stop)",
+                             "--search_stopping_step=2"),
     "reg_weight": (_non_negative_number, "a number >= 0", "--reg_weight=1e-4"),
 }
 

@@ -417,12 +417,28 @@ def test_a_frozen_student_keeps_the_teachers_weights_and_masks_its_outputs(
     assert any(not torch.equal(p, q) for p, q in zip(search.generator.parameters(),
                                                      generator_before))
     assert len(propagations) == (1 if layer_transform == "none" else len(batches))
+    assert all(p.requires_grad for p in model.parameters())  # unfrozen again after the search
     masks, (user_all, item_all) = outputs[-1]
     model.set_channel_masks(masks)
     with torch.no_grad():
         expected = model.forward()
-    torch.testing.assert_close(user_all.detach(), expected[0])
-    torch.testing.assert_close(item_all.detach(), expected[1])
+    every_row = torch.arange(model.n_users), torch.arange(model.n_items)
+    torch.testing.assert_close(user_all[every_row[0]].detach(), expected[0])
+    torch.testing.assert_close(item_all[every_row[1]].detach(), expected[1])
+    torch.testing.assert_close(item_all.T.detach(), expected[1].T)
+
+
+@pytest.mark.parametrize(("search_stopping_step", "epochs_run"), [(0, 6), (2, 3)])
+def test_the_search_stops_after_its_stopping_step_of_validations_without_a_gain(
+        make_config, make_data, prune_dict, monkeypatch, search_stopping_step, epochs_run):
+    _, loaders, _, trainer = build(make_config, make_data, {
+        **prune_dict, "search_epochs": 6, "eval_step": 1,
+        "search_stopping_step": search_stopping_step})
+    trainer._teacher(loaders[0], loaders[1], verbose=False, show_progress=False)
+    monkeypatch.setattr(trainer, "_pruned_valid_score", lambda *_: 0.5)  # never a new best
+    trainer._gan_search(loaders[0], loaders[1])
+    assert len(trainer.report["search_history"]) == epochs_run
+    assert trainer.report["search_best_epoch"] == 0
 
 
 def test_the_search_rate_names_only_gan_runs(make_config, make_data, prune_dict):
@@ -593,6 +609,25 @@ def test_search_settings_reject_an_unknown_profile():
         SearchSettings(epochs=1, keep_fraction=0.5, adv_weight=0.1, distill_weight=1.0,
                        budget_weight=1.0, student_lr=0.01, generator_lr=0.01,
                        discriminator_lr=0.01, adv_profile="fixed")
+
+
+@pytest.mark.parametrize("criterion", ["magnitude", "train_small"])
+def test_the_fresh_weights_do_not_depend_on_what_the_selection_drew(
+        make_config, make_data, prune_dict, monkeypatch, criterion):
+    """Criteria that keep the same channels start fine-tuning from the same weights: the fresh
+    part of the start is drawn under its own seed, not after whatever the selection drew (a
+    gan search draws its networks' initialisation from the global stream)."""
+
+    def selection_start(draw_first):
+        _, loaders, _, trainer = build(make_config, make_data, {
+            **prune_dict, "prune_criterion": criterion, "layer_transform": "none"})
+        prune = trainer._prune
+        monkeypatch.setattr(trainer, "_prune",
+                            lambda kept: (torch.rand(draw_first), prune(kept))[1])
+        trainer._prune(trainer._select(loaders[0], loaders[1], False, False))
+        return {k: v.clone() for k, v in trainer.model.state_dict().items()}
+
+    torch.testing.assert_close(selection_start(1), selection_start(1000))
 
 
 @pytest.mark.parametrize("criterion", ["taylor", "gan"])

@@ -175,12 +175,16 @@ class GCNPruneGAN(GeneralRecommender):
 
     def normalised(self, user_final, item_final):
         """What ``ranking_loss`` scores: ``propagated()``'s outputs as they are (bpr), or
-        L2-normalised (ccl: users, and items unless ``ccl_item_norm`` is False)."""
-        if self.ranking_loss == "ccl":
-            user_final = F.normalize(user_final, dim=1)
-            if self.ccl_item_norm:
-                item_final = F.normalize(item_final, dim=1)
-        return user_final, item_final
+        L2-normalised (ccl: users, and items unless ``ccl_item_norm`` is False), row by row, so
+        any subset of rows may be passed."""
+        return self.normalised_users(user_final), self.normalised_items(item_final)
+
+    def normalised_users(self, rows):
+        return F.normalize(rows, dim=-1) if self.ranking_loss == "ccl" else rows
+
+    def normalised_items(self, rows):
+        normalise = self.ranking_loss == "ccl" and self.ccl_item_norm
+        return F.normalize(rows, dim=-1) if normalise else rows
 
     def masks_commute_with_propagation(self):
         """True when the model is linear in its embedding channels (no layer transforms):

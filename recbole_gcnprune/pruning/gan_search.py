@@ -34,6 +34,7 @@ from recbole_gcnprune.pruning.discriminator import (
     score_profiles,
 )
 from recbole_gcnprune.pruning.distill import RankingDistillation, profile_kl
+from recbole_gcnprune.pruning.frozen_student import FrozenStudent, parameters_frozen
 from recbole_gcnprune.pruning.generator import (
     MaskGenerator,
     annealed_tau,
@@ -133,7 +134,8 @@ class AdversarialMaskSearch:
     def run(self, train_data, end_of_epoch=None):
         """Search for ``settings.epochs`` epochs; ``end_of_epoch(epoch, keep_probabilities)``
         (optional) is called after each epoch and stops the search by returning True."""
-        with deterministic_algorithms(self.settings.deterministic):
+        with deterministic_algorithms(self.settings.deterministic), \
+                parameters_frozen(self.student, self.frozen):
             return self._run(train_data, end_of_epoch)
 
     def _run(self, train_data, end_of_epoch):
@@ -154,12 +156,10 @@ class AdversarialMaskSearch:
         return self.keep_probabilities()
 
     def _frozen_outputs(self):
-        """The frozen student's unmasked ``propagated()`` outputs, when masks commute with it."""
+        """The frozen student read off the teacher's propagation, when masks commute with it."""
         if not self.student.masks_commute_with_propagation():
             return None
-        self.student.set_channel_masks({})
-        with torch.no_grad():
-            return tuple(t.detach() for t in self.student.propagated())
+        return FrozenStudent(self.student)
 
     def _descriptors(self):
         if self.frozen_descriptors is not None:
@@ -167,13 +167,11 @@ class AdversarialMaskSearch:
         return {g.name: channel_descriptors(g) for g in self.groups}
 
     def _student_outputs(self, masks):
-        """The student's final embeddings under ``masks``."""
+        """The student's final embeddings under ``masks`` (tensors, or ``MaskedRows``)."""
         if self.frozen_outputs is None:
             self.student.set_channel_masks(masks)
             return self.student.forward()
-        mask = masks[EMBEDDING_GROUP]
-        user, item = self.frozen_outputs
-        return self.student.normalised(user * mask, item * mask)
+        return self.frozen_outputs.outputs(masks[EMBEDDING_GROUP])
 
     def _step(self, interaction, tau):
         s = self.settings
@@ -206,8 +204,6 @@ class AdversarialMaskSearch:
         loss.backward()
         if self.opt_student is not None:
             self.opt_student.step()
-        else:
-            self.student.zero_grad(set_to_none=True)
         self.opt_generator.step()
         return {"rank": rank.item(), "adv": adv.item(), "distill": distill.item(),
                 "budget": budget.item(), "disc": d_loss}

@@ -54,8 +54,10 @@ def _unless_none(value, default):
 
 
 # Offsets added to ``seed`` for the phases after the teacher (which trains under RecBole's own
-# seeding, right after the model is built).
-PHASE_SEED_OFFSETS = {"selection": 1, "finetune": 2}
+# seeding, right after the model is built). "fresh_weights": the fresh initialisation of the
+# pruned shape (shrink-and-perturb's, or the from-scratch models'), drawn the same whatever the
+# selection drew before it, so criteria that keep the same channels start from the same weights.
+PHASE_SEED_OFFSETS = {"selection": 1, "finetune": 2, "fresh_weights": 3}
 
 
 class GANPruneTrainer(Trainer):
@@ -69,6 +71,7 @@ class GANPruneTrainer(Trainer):
         self.inherit_weight = config["inherit_weight"]
         self.teacher_checkpoint = config["teacher_checkpoint"]
         self.taylor_batches = config["taylor_batches"]
+        self.search_stopping_step = config["search_stopping_step"]
         self.finetune_distill_weight = config["finetune_distill_weight"]
         self.distill_top_items = config["distill_top_items"]
         self.finetune_eval_step = config["finetune_eval_step"]
@@ -176,10 +179,12 @@ class GANPruneTrainer(Trainer):
         """Adversarial search; every ``eval_step`` epochs the student, hard-pruned to the current
         top-k, is validated, and the best (student weights, keep-probabilities) is kept: the
         search continues training the student, which must not run past the point where the
-        pruned model stops improving on validation (it overfits on sparse data)."""
+        pruned model stops improving on validation (it overfits on sparse data). With
+        ``search_stopping_step`` > 0 the search stops after that many validations without a new
+        best."""
         search = AdversarialMaskSearch(self.model, self.teacher_embeddings, self.search_settings)
         self.logger.info(set_color("GAN mask search", "green") + f": {self.search_settings}")
-        best = {"score": None}
+        best = {"score": None, "stalled": 0}
 
         def validate(epoch, keep_probabilities):
             last = epoch + 1 == self.search_settings.epochs
@@ -189,9 +194,15 @@ class GANPruneTrainer(Trainer):
             self.logger.info(f"mask search epoch {epoch}: pruned student valid score {score:.4f}")
             search.history[-1]["pruned_valid_score"] = score
             if best["score"] is None or (score > best["score"]) == self.valid_metric_bigger:
-                best.update(score=score, probs=keep_probabilities, epoch=epoch,
+                best.update(score=score, probs=keep_probabilities, epoch=epoch, stalled=0,
                             state={k: v.clone() for k, v in self.model.state_dict().items()})
-            return False
+                return False
+            best["stalled"] += 1
+            stop = 0 < self.search_stopping_step <= best["stalled"]
+            if stop:
+                self.logger.info(f"mask search stops: {best['stalled']} validations without a "
+                                 f"gain (search_stopping_step={self.search_stopping_step})")
+            return stop
 
         keep_probabilities = search.run(train_data, validate)
         if best["score"] is not None:
@@ -216,6 +227,7 @@ class GANPruneTrainer(Trainer):
     def _prune(self, kept):
         """Phase 3: physical removal; train_small and distill_small re-initialise the small model."""
         prune_channels(self.model, kept)
+        self._seed_phase(None, "fresh_weights")
         if self.criterion in FROM_SCRATCH:
             self.model._init_weights()
         elif self.inherit_weight < 1:
@@ -408,11 +420,12 @@ class GANPruneTrainer(Trainer):
     # ------------------------------------------------------------------------------ helpers
     def _seed_phase(self, train_data, phase):
         """Seed the random streams a phase draws from (Python's, numpy's and torch's global ones,
-        and the training loader's shuffle) from ``seed`` and the phase, so the phase draws the
+        and the training loader's shuffle, when given) from ``seed`` and the phase, so it draws the
         same whether the phases before it ran in this process or were resumed or cached."""
         seed = self.config["seed"] + PHASE_SEED_OFFSETS[phase]
         init_seed(seed, self.config["reproducibility"])
-        train_data.generator.manual_seed(seed)
+        if train_data is not None:
+            train_data.generator.manual_seed(seed)
 
     def _reset_training_state(self, saved_model_file, learning_rate=None):
         """Fresh optimiser over the live parameters (at ``learning_rate``, default the
