@@ -41,6 +41,7 @@ from recbole_gcnprune.trainer.run_keys import (
     config_key,
     inactive_keys,
 )
+from recbole_gcnprune.trainer.search_validation import SearchValidation
 from recbole_gcnprune.trainer.stopping import GainPatience
 
 
@@ -176,40 +177,20 @@ class GANPruneTrainer(Trainer):
         return KeepProbabilityImportance(self._gan_search(train_data, valid_data))
 
     def _gan_search(self, train_data, valid_data):
-        """Adversarial search; every ``eval_step`` epochs the student, hard-pruned to the current
-        top-k, is validated, and the best (student weights, keep-probabilities) is kept: the
-        search continues training the student, which must not run past the point where the
-        pruned model stops improving on validation (it overfits on sparse data). With
-        ``search_stopping_step`` > 0 the search stops after that many validations without a new
-        best."""
+        """Adversarial search, validated as ``SearchValidation`` says (when there is validation
+        data); the best validation's student weights and keep-probabilities are kept."""
         search = AdversarialMaskSearch(self.model, self.teacher_embeddings, self.search_settings)
         self.logger.info(set_color("GAN mask search", "green") + f": {self.search_settings}")
-        best = {"score": None, "stalled": 0}
-
-        def validate(epoch, keep_probabilities):
-            last = epoch + 1 == self.search_settings.epochs
-            if valid_data is None or ((epoch + 1) % self.eval_step and not last):
-                return False
-            score = self._pruned_valid_score(valid_data, keep_probabilities)
-            self.logger.info(f"mask search epoch {epoch}: pruned student valid score {score:.4f}")
-            search.history[-1]["pruned_valid_score"] = score
-            if best["score"] is None or (score > best["score"]) == self.valid_metric_bigger:
-                best.update(score=score, probs=keep_probabilities, epoch=epoch, stalled=0,
-                            state={k: v.clone() for k, v in self.model.state_dict().items()})
-                return False
-            best["stalled"] += 1
-            stop = 0 < self.search_stopping_step <= best["stalled"]
-            if stop:
-                self.logger.info(f"mask search stops: {best['stalled']} validations without a "
-                                 f"gain (search_stopping_step={self.search_stopping_step})")
-            return stop
-
-        keep_probabilities = search.run(train_data, validate)
-        if best["score"] is not None:
-            self.model.load_state_dict(best["state"])
+        validation = SearchValidation(
+            self.model, lambda probs: self._pruned_valid_score(valid_data, probs),
+            self.eval_step, self.search_settings.epochs, self.search_stopping_step,
+            self.valid_metric_bigger, search.history)
+        keep_probabilities = search.run(train_data, None if valid_data is None else validation)
+        if validation.best is not None:
+            self.model.load_state_dict(validation.best["state"])
             self.model.drop_cached_embeddings()
-            keep_probabilities = best["probs"]
-            self.report["search_best_epoch"] = best["epoch"]
+            keep_probabilities = validation.best["probs"]
+            self.report["search_best_epoch"] = validation.best["epoch"]
         self.report["search_history"] = search.history
         return keep_probabilities
 

@@ -1,0 +1,38 @@
+"""The gan search's end-of-epoch hook: validate the hard-pruned student, keep the best, stop."""
+
+from logging import getLogger
+
+
+class SearchValidation:
+    """Every ``eval_step`` epochs (and after the last), scores the student hard-pruned to the
+    current top-k (``score(keep_probabilities)``) and keeps the best (score, keep-probabilities,
+    epoch, student weights): the search trains the student on, and must not run past the point
+    where the pruned model stops improving on validation (it overfits on sparse data). With
+    ``stopping_step`` > 0 it stops the search after that many validations without a new best."""
+
+    def __init__(self, model, score, eval_step, epochs, stopping_step, bigger, history):
+        self.model, self.score, self.history = model, score, history
+        self.eval_step, self.epochs, self.stopping_step = eval_step, epochs, stopping_step
+        self.bigger = bigger
+        self.best = None  # {"score", "probs", "epoch", "state"} of the best validation
+        self.stalled = 0
+
+    def __call__(self, epoch, keep_probabilities):
+        """``AdversarialMaskSearch.run``'s ``end_of_epoch``: True stops the search."""
+        last = epoch + 1 == self.epochs
+        if (epoch + 1) % self.eval_step and not last:
+            return False
+        score = self.score(keep_probabilities)
+        getLogger().info(f"mask search epoch {epoch}: pruned student valid score {score:.4f}")
+        self.history[-1]["pruned_valid_score"] = score
+        if self.best is None or (score > self.best["score"]) == self.bigger:
+            self.best = {"score": score, "probs": keep_probabilities, "epoch": epoch,
+                         "state": {k: v.clone() for k, v in self.model.state_dict().items()}}
+            self.stalled = 0
+            return False
+        self.stalled += 1
+        stop = 0 < self.stopping_step <= self.stalled
+        if stop:
+            getLogger().info(f"mask search stops: {self.stalled} validations without a gain "
+                             f"(search_stopping_step={self.stopping_step})")
+        return stop
