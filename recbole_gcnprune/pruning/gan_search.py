@@ -115,10 +115,11 @@ class AdversarialMaskSearch:
         self.frozen = settings.student_lr == 0
         self.opt_student = None if self.frozen else torch.optim.Adam(
             student.parameters(), lr=settings.student_lr)
-        self.frozen_outputs = self._frozen_outputs() if self.frozen else None
-        self.frozen_descriptors = None
-        if self.frozen:
-            self.frozen_descriptors = self._descriptors()
+        # a frozen student's weights never change: its descriptors are computed once, and a model
+        # whose masks commute with its propagation is read off the teacher's (FrozenStudent)
+        self.frozen_descriptors = self._weight_descriptors() if self.frozen else None
+        self.frozen_student = (FrozenStudent(student) if self.frozen
+                               and student.masks_commute_with_propagation() else None)
         self.opt_generator = torch.optim.Adam(self.generator.parameters(), lr=settings.generator_lr)
         self.opt_discriminator = torch.optim.Adam(
             self.discriminator.parameters(), lr=settings.discriminator_lr
@@ -155,23 +156,18 @@ class AdversarialMaskSearch:
                 break
         return self.keep_probabilities()
 
-    def _frozen_outputs(self):
-        """The frozen student read off the teacher's propagation, when masks commute with it."""
-        if not self.student.masks_commute_with_propagation():
-            return None
-        return FrozenStudent(self.student)
-
     def _descriptors(self):
-        if self.frozen_descriptors is not None:
-            return self.frozen_descriptors
+        return self.frozen_descriptors or self._weight_descriptors()
+
+    def _weight_descriptors(self):
         return {g.name: channel_descriptors(g) for g in self.groups}
 
     def _student_outputs(self, masks):
         """The student's final embeddings under ``masks`` (tensors, or ``MaskedRows``)."""
-        if self.frozen_outputs is None:
+        if self.frozen_student is None:
             self.student.set_channel_masks(masks)
             return self.student.forward()
-        return self.frozen_outputs.outputs(masks[EMBEDDING_GROUP])
+        return self.frozen_student.outputs(masks[EMBEDDING_GROUP])
 
     def _step(self, interaction, tau):
         s = self.settings
