@@ -34,6 +34,7 @@ from recbole_gcnprune.pruning.importance import (
 from recbole_gcnprune.pruning.report import size_report
 from recbole_gcnprune.pruning.rotation import rotate_to_principal_basis
 from recbole_gcnprune.pruning.surgery import prune_channels
+from recbole_gcnprune.trainer.replayed_eval import replayable
 from recbole_gcnprune.trainer.run_keys import (
     FROM_SCRATCH,
     PRUNING_KEYS,
@@ -79,6 +80,7 @@ class GANPruneTrainer(Trainer):
         self.finetune_learning_rate = config["finetune_learning_rate"]
         self.finetune_stopping_delta = config["finetune_stopping_delta"]
         self.gain_patience = None  # fine-tuning's patience, when finetune_stopping_delta > 0
+        self.eval_replays = {}  # validation loaders' batches, built once (replayed_eval.py)
         self.search_settings = SearchSettings(
             epochs=config["search_epochs"],
             keep_fraction=1.0 - self.prune_ratio,
@@ -276,6 +278,8 @@ class GANPruneTrainer(Trainer):
         return step, math.ceil(self.stopping_step * self.eval_step / step)
 
     def _valid_epoch(self, valid_data, show_progress=False):
+        """RecBole's validation, on batches built at the first validation and replayed after."""
+        valid_data = replayable(valid_data, self.eval_replays)
         score, result = super()._valid_epoch(valid_data, show_progress)
         if self.gain_patience is not None:
             self._count_real_gains(score)
