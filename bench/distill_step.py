@@ -1,13 +1,11 @@
-"""Time of one ranking-distillation loss (forward + backward) in three formulations: the
-per-user gathers it was computed with until the fourteenth session ("gathers"), the matrix
-products of ``pruning/distill.py`` with autograd's own backward (until the eighteenth session,
-"dense backward"), and the same products with ``OwnItemScores``' sparse backward ("current").
+"""Time of one ranking-distillation loss (forward + backward), the per-user gathers it was
+computed with until the fourteenth session vs the matrix products of ``pruning/distill.py``.
 
 Both versions score the same sampled users on the same profile items (each user's teacher top
 ``n_top`` + ``n_items_sampled`` shared random items) from random embeddings of a dataset's shape
 (``--shapes``: users x items); the student has width 16 (the 25% model, as in fine-tuning) or
-64 (the masked full-width student of the gan search). The call order reverses every round, so
-a shared machine's drift hits all; medians over ``--repeats`` rounds, after one untimed call each.
+64 (the masked full-width student of the gan search). Calls alternate A, B / B, A by round, so a
+shared machine's drift hits both; medians over ``--repeats`` rounds, after one untimed call each.
 
 Usage:
     python bench/distill_step.py --threads 1     # writes bench/results/distill_step.md
@@ -18,7 +16,6 @@ import os
 import statistics
 import sys
 import time
-from unittest import mock
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from bench import common
@@ -60,26 +57,8 @@ def former_loss(distillation, user, user_all, item_all):
     return profile_kl(*gathered_profiles(distillation, users, items, user_all, item_all))
 
 
-def dense_backward_own_item_scores(user_rows, item_embeddings, items, max_scores=2**23):
-    """``own_item_scores`` as it was before its sparse backward: the same forward, differentiated
-    by autograd (a dense scatter of the gradient and two whole-catalogue products)."""
-    import torch
-
-    if user_rows.shape[0] * item_embeddings.shape[0] <= max_scores:
-        return torch.gather(user_rows @ item_embeddings.T, 1, items)
-    return torch.bmm(item_embeddings[items], user_rows.unsqueeze(2)).squeeze(2)
-
-
-def dense_backward_loss(distillation, user, user_all, item_all):
-    """The current loss with the former ``own_item_scores`` (same sampling, same order)."""
-    from recbole_gcnprune.pruning import distill
-
-    with mock.patch.object(distill, "own_item_scores", dense_backward_own_item_scores):
-        return distillation.loss(user, user_all, item_all)
-
-
 def case(n_users, n_items, width, n_top, args):
-    """``{formulation: [s...]}`` for one shape, width and depth."""
+    """``{"former": [s...], "current": [s...]}`` for one shape, width and depth."""
     import torch
 
     from recbole_gcnprune.pruning.distill import RankingDistillation
@@ -91,8 +70,7 @@ def case(n_users, n_items, width, n_top, args):
     distillation = RankingDistillation(teacher, args.n_items_sampled, n_top,
                                        torch.Generator().manual_seed(0))
     user = torch.randint(n_users, (args.batch,))
-    calls = {"gathers": lambda: former_loss(distillation, user, *student),
-             "dense backward": lambda: dense_backward_loss(distillation, user, *student),
+    calls = {"former": lambda: former_loss(distillation, user, *student),
              "current": lambda: distillation.loss(user, *student)}
     times = {name: [] for name in calls}
     for name, call in calls.items():
@@ -106,8 +84,7 @@ def case(n_users, n_items, width, n_top, args):
 
 
 def render(rows, args, command):
-    lines = ["# Distillation loss: per-user gathers, matrix products with a dense backward, "
-             "and with a sparse backward (current)", "",
+    lines = ["# Distillation loss: per-user gathers (former) vs matrix products (current)", "",
              f"Command: `{command}`  ",
              f"Date: {common.now().isoformat(timespec='seconds')}  ",
              f"Host: {common.host(threads_set=bool(args.threads))}, load {common.load_avg()}  ",
@@ -115,15 +92,13 @@ def render(rows, args, command):
              (f"Batch of {args.batch} interactions (at most 256 users sampled), "
               f"{args.n_items_sampled} shared random items, teacher width {TEACHER_WIDTH}; "
               f"median of {args.repeats} interleaved rounds, forward + backward."), "",
-             ("| shape (users x items) | student width | n_top | gathers ms | dense backward ms | "
-              "current ms | gathers / current | dense backward / current |"),
-             "|---|---|---|---|---|---|---|---|"]
+             ("| shape (users x items) | student width | n_top | former ms | current ms | "
+              "former / current |"),
+             "|---|---|---|---|---|---|"]
     for (shape, width, n_top), times in rows:
-        gathers, dense, current = (1000 * statistics.median(times[k])
-                                   for k in ("gathers", "dense backward", "current"))
+        former, current = (1000 * statistics.median(times[k]) for k in ("former", "current"))
         lines.append(f"| {shape} {SHAPES[shape][0]}x{SHAPES[shape][1]} | {width} | {n_top} | "
-                     f"{gathers:.1f} | {dense:.1f} | {current:.1f} | {gathers / current:.2f}x | "
-                     f"{dense / current:.2f}x |")
+                     f"{former:.1f} | {current:.1f} | {former / current:.2f}x |")
     return "\n".join(lines) + "\n"
 
 

@@ -6,8 +6,8 @@ standardised (the pruned student's scores live on a smaller scale) and the loss 
 ``KL(softmax(teacher) || softmax(student))`` per user, so it weighs the head of the teacher's
 ranking, which is what top-K metrics judge. Top items and their teacher scores come from the full
 catalogue, computed once (``users x n_top`` each); per step the student's scores on them are read
-off one matrix product (``own_item_scores``, whose backward is sparse) and both models' scores on
-the shared items are one matrix product each.
+off one matrix product (``own_item_scores``) and both models' scores on the shared items are one
+matrix product each.
 """
 
 import torch
@@ -43,40 +43,14 @@ def teacher_top(user_embeddings, item_embeddings, n_top, chunk=4096):
 def own_item_scores(user_rows, item_embeddings, items, max_scores=2**23):
     """``len(user_rows) x L``: each row's dot products with its own ``items`` (``len x L``).
 
-    Forward: read off the rows' scores on the whole catalogue (one matrix product) when that
-    matrix holds at most ``max_scores`` scores (32 MB), else one batched product over the gathered
-    items; on CPU both are several times faster than an einsum over the gathered items
-    (``bench/distill_step.py``). Backward: see :class:`OwnItemScores`.
+    Read off the rows' scores on the whole catalogue (one matrix product) when that matrix holds
+    at most ``max_scores`` scores (32 MB), else one batched product over the gathered items: on
+    CPU both are several times faster, forward and backward, than an einsum over the gathered
+    items, and the whole-catalogue product is the faster of the two (``bench/distill_step.py``).
     """
-    return OwnItemScores.apply(user_rows, item_embeddings, items, max_scores)
-
-
-class OwnItemScores(torch.autograd.Function):
-    """:func:`own_item_scores` with a sparse backward. The output's gradient ``G`` is a
-    ``rows x catalogue`` matrix with only ``L`` entries per row, so both input gradients are
-    sparse-dense products (``G @ items`` and ``G.T @ rows``, CSR): autograd's own backward of
-    the whole-catalogue product would scatter ``G`` into a dense matrix and multiply it twice.
-    """
-
-    @staticmethod
-    def forward(ctx, user_rows, item_embeddings, items, max_scores):
-        ctx.save_for_backward(user_rows, item_embeddings, items)
-        if user_rows.shape[0] * item_embeddings.shape[0] <= max_scores:
-            return torch.gather(user_rows @ item_embeddings.T, 1, items)
-        return torch.bmm(item_embeddings[items], user_rows.unsqueeze(2)).squeeze(2)
-
-    @staticmethod
-    def backward(ctx, grad):
-        user_rows, item_embeddings, items = ctx.saved_tensors
-        n_rows, width = items.shape
-        starts = torch.arange(0, n_rows * width + 1, width, device=items.device)
-        sparse_grad = torch.sparse_csr_tensor(starts, items.reshape(-1), grad.reshape(-1),
-                                              (n_rows, item_embeddings.shape[0]))
-        grad_rows = sparse_grad @ item_embeddings if ctx.needs_input_grad[0] else None
-        grad_items = None
-        if ctx.needs_input_grad[1]:
-            grad_items = sparse_grad.t().to_sparse_csr() @ user_rows
-        return grad_rows, grad_items, None, None
+    if user_rows.shape[0] * item_embeddings.shape[0] <= max_scores:
+        return torch.gather(user_rows @ item_embeddings.T, 1, items)
+    return torch.bmm(item_embeddings[items], user_rows.unsqueeze(2)).squeeze(2)
 
 
 class RankingDistillation:
