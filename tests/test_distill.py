@@ -78,8 +78,8 @@ def test_own_item_scores_are_each_rows_dot_products(max_scores):
 
 @pytest.mark.parametrize("max_scores", [0, 10])
 def test_own_item_scores_gradients_equal_autograds_through_the_gathers(max_scores):
-    """The sparse backward gives what autograd gives for the same scores written as gathers,
-    an item picked twice in a row (and by two rows) included."""
+    """Both formulations (whole-catalogue product, batched product) differentiate as the same
+    scores written as gathers, an item picked twice in a row (and by two rows) included."""
     rows = torch.randn(3, 4, dtype=torch.float64, requires_grad=True)
     items = torch.randn(6, 4, dtype=torch.float64, requires_grad=True)
     picked = torch.tensor([[5, 0, 5], [1, 2, 0], [0, 3, 4]])

@@ -3,7 +3,8 @@
 RecBole's ``FullSortEvalDataLoader`` rebuilds each batch (users, the index of their training
 items to mask, their positive items) from per-user tensors at every pass, and a pass's batches
 never change: the loader does not shuffle and reads no model state. Fine-tuning validates every
-epoch, so on Book-Crossing bench5 that rebuilding was about a quarter of each validation's time.
+epoch, and on Book-Crossing bench5 replaying cut a validation from 0.28 to 0.17 s
+(``bench/finetune_epoch.py``).
 """
 
 from recbole.data.dataloader import FullSortEvalDataLoader
