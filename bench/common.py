@@ -177,6 +177,14 @@ def add_one_run_args(parser):
     parser.add_argument("--split-seed", type=int, default=2020)
 
 
+def add_cached_teacher_args(parser):
+    """:func:`add_one_run_args` plus ``--checkpoint-dir`` (required): where
+    :func:`cached_teacher_run` finds the teacher ``prune_compare.py`` cached."""
+    add_one_run_args(parser)
+    parser.add_argument("--checkpoint-dir", required=True,
+                        help="prune_compare's --checkpoint-dir, where the teacher is cached")
+
+
 def cached_teacher_run(args, criterion):
     """``((train, valid, test), model, trainer)`` of ``criterion`` under
     :func:`add_one_run_args`' settings and ``args.checkpoint_dir``; exits with a one-line error

@@ -27,8 +27,7 @@ from bench import common
 def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    common.add_one_run_args(p)
-    p.add_argument("--checkpoint-dir", required=True, help="prune_compare's --checkpoint-dir")
+    common.add_cached_teacher_args(p)
     p.add_argument("--prune-ratio", type=float, default=0.75)
     p.add_argument("--repeats", type=int, default=7)
     common.add_threads_flag(p)

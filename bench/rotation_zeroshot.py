@@ -19,9 +19,8 @@ from bench import common
 
 def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    common.add_one_run_args(p)
+    common.add_cached_teacher_args(p)
     p.add_argument("--kept", default="16,6", help="comma-separated channel counts to keep")
-    p.add_argument("--checkpoint-dir", required=True, help="where the teacher is cached")
     p.add_argument("--output", default=None)
     return p.parse_args(argv)
 

@@ -28,10 +28,9 @@ from bench import common
 
 def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    common.add_one_run_args(p)
+    common.add_cached_teacher_args(p)
     common.add_threads_flag(p)
     p.add_argument("--repeats", type=int, default=3, help="runs of the epoch per mode")
-    p.add_argument("--checkpoint-dir", required=True, help="where the teacher is cached")
     p.add_argument("--output", default=None)
     return p.parse_args(argv)
 

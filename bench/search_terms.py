@@ -26,8 +26,7 @@ from bench import common
 def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    common.add_one_run_args(p)
-    p.add_argument("--checkpoint-dir", required=True, help="prune_compare's --checkpoint-dir")
+    common.add_cached_teacher_args(p)
     p.add_argument("--keep", nargs="+", required=True, help="channel ranges, e.g. 0-5 1-6 0-15")
     p.add_argument("--batches", type=int, default=20)
     p.add_argument("--channels", type=int, default=8, help="leading channels described")
