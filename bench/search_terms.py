@@ -58,30 +58,39 @@ def channel_rows(model, n_channels):
              float(users[:, c].mean()), float(items[:, c].mean())) for c in range(n_channels)]
 
 
-def search_terms(search, model, train, keep, n_batches):
-    """Mean ranking and distillation terms of the frozen search under the hard mask ``keep``."""
+def hard_masks(model, keep):
+    """``{embedding group: 0/1 mask}`` keeping the channels ``keep``."""
     import torch
 
     from recbole_gcnprune.model.gcn_prune_gan import EMBEDDING_GROUP
-    from recbole_gcnprune.pruning.distill import profile_kl
 
     width = next(g.width for g in model.channel_groups() if g.name == EMBEDDING_GROUP)
-    mask = torch.zeros(width)
-    mask[keep] = 1.0
+    return {EMBEDDING_GROUP: torch.zeros(width).index_fill_(0, torch.tensor(keep), 1.0)}
+
+
+def search_terms(search, trainer, train, masks, n_batches):
+    """Mean ranking and distillation terms of the frozen search under the hard ``masks``, on the
+    same batches (loader shuffle and negative sampling reseeded) and profile items every call."""
+    import torch
+
+    from recbole_gcnprune.pruning.distill import profile_kl
+
+    model = trainer.model
+    trainer._seed_phase(train, "selection")
     search.rng.manual_seed(0)
     rank = distill = 0.0
     with torch.no_grad():
         for n, interaction in enumerate(train):
             if n == n_batches:
                 break
-            user_all, item_all = search._student_outputs({EMBEDDING_GROUP: mask})
+            user_all, item_all = search._student_outputs(masks)
             user = interaction[model.USER_ID]
             rank += model.loss_from_embeddings(user_all, item_all, user,
                                                interaction[model.ITEM_ID],
                                                interaction[model.NEG_ITEM_ID]).sum().item()
             _, profiles = search.distillation.users_and_profiles(user, user_all, item_all)
             distill += profile_kl(*profiles).item()
-    return rank / n_batches, distill / n_batches, mask
+    return rank / n_batches, distill / n_batches
 
 
 def render(args, command, channels, rows):
@@ -102,15 +111,15 @@ def render(args, command, channels, rows):
 
 def main(argv=None):
     args, command = common.parse_own_args(parse_args, __file__, argv)
-    from recbole_gcnprune.model.gcn_prune_gan import EMBEDDING_GROUP
     from recbole_gcnprune.pruning.gan_search import AdversarialMaskSearch
 
     (train, valid, _), model, trainer = rotated_teacher(args)
     search = AdversarialMaskSearch(model, trainer.teacher_embeddings, trainer.search_settings)
     rows = []
     for keep in args.keep:
-        rank, distill, mask = search_terms(search, model, train, channel_range(keep), args.batches)
-        model.set_channel_masks({EMBEDDING_GROUP: mask})
+        masks = hard_masks(model, channel_range(keep))
+        rank, distill = search_terms(search, trainer, train, masks, args.batches)
+        model.set_channel_masks(masks)
         score, _ = trainer._valid_epoch(valid)
         model.set_channel_masks({})
         rows.append((keep, rank, distill, score))
