@@ -87,6 +87,8 @@ _RULES = {
     "adv_profile": (lambda v: v in ADV_PROFILES, f"one of {', '.join(ADV_PROFILES)}",
                     "--adv_profile=panel"),
     "distill_weight": (_non_negative_number, "a number >= 0", "--distill_weight=1.0"),
+    "search_rank_weight": (_non_negative_number, "a number >= 0 (0: no ranking term)",
+                           "--search_rank_weight=0"),
     "finetune_distill_weight": (_non_negative_number, "a number >= 0",
                                 "--finetune_distill_weight=1.0"),
     "finetune_eval_step": (_positive_int, "a positive integer, or ~ for eval_step",

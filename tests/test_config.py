@@ -119,6 +119,7 @@ def test_no_model_is_a_config_error(tiny_config_dict):
         ("finetune_stopping_delta", -1e-4,
          r"invalid finetune_stopping_delta=-0\.0001: must be a number >= 0"),
         ("search_top_items", -3, r"invalid search_top_items=-3: must be a non-negative integer"),
+        ("search_rank_weight", -1, r"invalid search_rank_weight=-1: must be a number >= 0"),
         ("search_stopping_step", -1,
          r"invalid search_stopping_step=-1: must be a non-negative integer \(0: no early stop\)"),
     ],

@@ -330,6 +330,8 @@ def test_runs_keep_their_cache_names_at_the_settings_before_a_key(make_config, p
     assert key(search_learning_rate=1e-3) != bpr
     assert key(search_top_items=0) == bpr  # the behaviour before the key
     assert key(search_top_items=400) != bpr
+    assert key(search_rank_weight=1.0) == bpr  # the behaviour before the key
+    assert key(search_rank_weight=0.0) != bpr
     assert key(finetune_stopping_delta=0) == bpr  # the behaviour before the key
     assert key(finetune_stopping_delta=5e-4) != bpr
 
@@ -346,6 +348,7 @@ def test_the_discriminator_setting_leaves_the_teacher_cache_alone(make_config, p
     assert teacher_key(finetune_learning_rate=1e-3) == teacher_key()
     assert teacher_key(search_learning_rate=1e-3) == teacher_key()
     assert teacher_key(search_top_items=400) == teacher_key()
+    assert teacher_key(search_rank_weight=0.0) == teacher_key()
     assert teacher_key(finetune_stopping_delta=5e-4) == teacher_key()
 
 
@@ -426,6 +429,25 @@ def test_a_frozen_student_keeps_the_teachers_weights_and_masks_its_outputs(
     torch.testing.assert_close(user_all[every_row[0]].detach(), expected[0])
     torch.testing.assert_close(item_all[every_row[1]].detach(), expected[1])
     torch.testing.assert_close(item_all.T.detach(), expected[1].T)
+
+
+@pytest.mark.parametrize(("search_rank_weight", "rank_calls"), [(1.0, 3), (0.0, 0)])
+def test_the_search_leaves_the_ranking_term_out_at_rank_weight_zero(
+        make_config, make_data, prune_dict, monkeypatch, search_rank_weight, rank_calls):
+    """``search_rank_weight: 0``: the search's objective is the distillation, adversarial and
+    budget terms alone; the student's ranking loss is not even computed."""
+    from recbole_gcnprune.pruning import gan_search
+
+    _, loaders, model, trainer = build(make_config, make_data, {
+        **prune_dict, "search_learning_rate": 0, "search_rank_weight": search_rank_weight})
+    trainer._teacher(loaders[0], loaders[1], verbose=False, show_progress=False)
+    search = gan_search.AdversarialMaskSearch(model, trainer.teacher_embeddings,
+                                              trainer.search_settings)
+    calls, loss = [], model.loss_from_embeddings
+    monkeypatch.setattr(model, "loss_from_embeddings", lambda *a: calls.append(1) or loss(*a))
+    search.run([next(iter(loaders[0]))] * 3)
+    assert len(calls) == rank_calls
+    assert (search.history[-1]["rank"] > 0) == (search_rank_weight > 0)
 
 
 @pytest.mark.parametrize(("search_stopping_step", "epochs_run"), [(0, 6), (2, 3)])
@@ -600,6 +622,9 @@ def test_the_search_depth_names_only_gan_runs(make_config, make_data, prune_dict
     assert run_dir(search_top_items=8) != run_dir()
     assert (run_dir(prune_criterion="magnitude", search_top_items=8)
             == run_dir(prune_criterion="magnitude"))
+    assert run_dir(search_rank_weight=0.0) != run_dir()
+    assert (run_dir(prune_criterion="taylor", search_rank_weight=0.0)
+            == run_dir(prune_criterion="taylor"))
 
 
 def test_search_settings_reject_an_unknown_profile():

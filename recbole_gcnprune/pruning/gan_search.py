@@ -7,8 +7,10 @@ Per training batch:
    items ``adv_profile`` names (discriminator.py: a fresh random sample per step, or a fixed
    panel of items in a fixed order, GAL's class logits);
 4. generator + student minimise
-   ``rank + adv_weight * adv + distill_weight * KL(teacher || student) + budget_weight * budget``
-   where ``adv`` asks the discriminator to call the student real, the KL is between softmaxes of
+   ``rank_weight * rank + adv_weight * adv + distill_weight * KL(teacher || student)
+   + budget_weight * budget`` where ``rank`` is the model's own ranking loss under the masks
+   (``rank_weight`` 0 leaves it out: see ``SearchSettings``), ``adv`` asks the discriminator to
+   call the student real, the KL is between softmaxes of
    each user's standardised scores on the teacher's top ``top_items`` items for that user (none
    by default) plus the sampled items, and ``budget = sum_g (mean_c sigmoid(logit_gc) - keep)^2``.
 The search returns ``sigmoid(logit)`` per channel; the caller keeps the top-k per group.
@@ -60,6 +62,7 @@ class SearchSettings:
     n_items_sampled: int = 128
     top_items: int = 0
     adv_profile: str = "sampled"
+    rank_weight: float = 1.0
     max_users: int = 256
     seed: int = 0
     deterministic: bool = False
@@ -175,10 +178,7 @@ class AdversarialMaskSearch:
         masks = {name: gumbel_sigmoid(v, tau, self.rng) for name, v in logits.items()}
         user_all, item_all = self._student_outputs(masks)
         user = interaction[self.student.USER_ID]
-        rank = self.student.loss_from_embeddings(
-            user_all, item_all, user,
-            interaction[self.student.ITEM_ID], interaction[self.student.NEG_ITEM_ID],
-        ).sum()
+        rank = self._rank(interaction, user_all, item_all) if s.rank_weight else torch.zeros(())
         users, (teacher_profiles, student_profiles) = self.distillation.users_and_profiles(
             user, user_all, item_all
         )
@@ -194,7 +194,8 @@ class AdversarialMaskSearch:
         budget = sum(
             (torch.sigmoid(v).mean() - s.keep_fraction) ** 2 for v in logits.values()
         )
-        loss = rank + s.adv_weight * adv + s.distill_weight * distill + s.budget_weight * budget
+        loss = (s.rank_weight * rank + s.adv_weight * adv + s.distill_weight * distill
+                + s.budget_weight * budget)
         self.student.zero_grad(set_to_none=True)
         self.opt_generator.zero_grad()
         loss.backward()
@@ -203,6 +204,13 @@ class AdversarialMaskSearch:
         self.opt_generator.step()
         return {"rank": rank.item(), "adv": adv.item(), "distill": distill.item(),
                 "budget": budget.item(), "disc": d_loss}
+
+    def _rank(self, interaction, user_all, item_all):
+        student = self.student
+        return student.loss_from_embeddings(
+            user_all, item_all, interaction[student.USER_ID],
+            interaction[student.ITEM_ID], interaction[student.NEG_ITEM_ID],
+        ).sum()
 
     def _discriminator_inputs(self, users, profiles, user_all, item_all):
         """Standardised teacher (real) and student (fake) scores on the ``adv_profile`` items:

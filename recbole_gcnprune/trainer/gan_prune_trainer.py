@@ -95,6 +95,7 @@ class GANPruneTrainer(Trainer):
             n_items_sampled=config["n_items_sampled"],
             top_items=config["search_top_items"],
             adv_profile=config["adv_profile"],
+            rank_weight=config["search_rank_weight"],
             seed=config["seed"],
             deterministic=config["reproducibility"],
         )

@@ -12,13 +12,14 @@ PRUNING_KEYS = (
     "n_items_sampled", "taylor_batches", "teacher_checkpoint", "finetune_distill_weight",
     "distill_top_items", "prune_rotation", "inherit_weight", "adv_profile", "finetune_eval_step",
     "finetune_learning_rate", "search_learning_rate", "search_top_items",
-    "finetune_stopping_delta", "search_stopping_step",
+    "finetune_stopping_delta", "search_stopping_step", "search_rank_weight",
 )
 FROM_SCRATCH = ("train_small", "distill_small")  # the pruned widths, re-initialised
 # what only acts on the teacher's weights: left out of a from-scratch run's folder key
 TEACHER_WEIGHT_KEYS = ("prune_rotation", "inherit_weight")
 # what only acts on the gan search: left out of every other criterion's folder key
-SEARCH_ONLY_KEYS = ("search_learning_rate", "search_top_items", "search_stopping_step")
+SEARCH_ONLY_KEYS = ("search_learning_rate", "search_top_items", "search_stopping_step",
+                    "search_rank_weight")
 RUNTIME_KEYS = (
     "checkpoint_dir", "show_progress", "state", "log_wandb", "wandb_project", "gpu_id",
     "use_gpu", "worker", "eval_batch_size", "single_spec", "local_rank", "device",
@@ -30,7 +31,7 @@ RUNTIME_KEYS = (
 AS_BEFORE = {"ranking_loss": "bpr", "ccl_item_norm": True, "adv_profile": "sampled",
              "finetune_eval_step": None, "finetune_learning_rate": None,
              "search_learning_rate": None, "search_top_items": 0, "finetune_stopping_delta": 0,
-             "search_stopping_step": 0}
+             "search_stopping_step": 0, "search_rank_weight": 1.0}
 CCL_KEYS = ("ccl_margin", "ccl_negative_weight", "ccl_item_norm")
 
 
