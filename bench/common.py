@@ -7,7 +7,8 @@ atomic writes of its results, and the Linux memory readings.
 * :func:`parse_own_args`: parse the script's flags, then take them off ``sys.argv``, because
   RecBole's ``Config`` reads ``--key=value`` from it and would treat them as config keys;
   :func:`add_threads_flag` / :func:`set_threads` for ``--threads``;
-* :func:`write_text`, :func:`write_json`, :func:`write_csv`: temp file beside the target, then
+* :func:`write_text`, :func:`write_json`, :func:`write_csv` (and :func:`publish_table`, which
+  also prints the table): temp file beside the target, then
   renamed over it (``recbole_gcnprune.atomic``), so an interrupted
   script leaves the old file or none, never a partial one;
 * :func:`proc_status_bytes` / :func:`reset_peak_rss`: RSS and its peak (VmHWM) from ``/proc``;
@@ -127,6 +128,14 @@ def write_text(path, text):
     from recbole_gcnprune.atomic import atomic_write_text
 
     atomic_write_text(path, text)
+
+
+def publish_table(output, default_name, text):
+    """Write ``text`` to ``output`` (or ``results/<default_name>``), print it and where it went."""
+    output = output or os.path.join(RESULTS, default_name)
+    write_text(output, text)
+    print(text)
+    print(f"wrote {output}")
 
 
 def write_json(path, obj):

@@ -106,10 +106,7 @@ def main(argv=None):
     train, valid, trainer = fine_tuning_trainer(args)
     medians = timed(calls(train, valid, trainer), args.repeats)
     text = render(medians, args, command, len(train))
-    output = args.output or os.path.join(common.RESULTS, f"finetune_epoch_{args.dataset}.md")
-    common.write_text(output, text)
-    print(text)
-    print(f"wrote {output}")
+    common.publish_table(args.output, f"finetune_epoch_{args.dataset}.md", text)
 
 
 if __name__ == "__main__":

@@ -101,10 +101,7 @@ def main(argv=None):
                 rows.append((seed, variant, criterion, kept, score, seconds, epochs))
                 print(rows[-1], flush=True)
     text = render(args, command, rows)
-    output = args.output or os.path.join(common.RESULTS, f"search_selection_{args.dataset}.md")
-    common.write_text(output, text)
-    print(text)
-    print(f"wrote {output}")
+    common.publish_table(args.output, f"search_selection_{args.dataset}.md", text)
 
 
 if __name__ == "__main__":

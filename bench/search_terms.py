@@ -124,10 +124,7 @@ def main(argv=None):
         model.set_channel_masks({})
         rows.append((keep, rank, distill, score))
     text = render(args, command, channel_rows(model, args.channels), rows)
-    output = args.output or os.path.join(common.RESULTS, f"search_terms_{args.dataset}.md")
-    common.write_text(output, text)
-    print(text)
-    print(f"wrote {output}")
+    common.publish_table(args.output, f"search_terms_{args.dataset}.md", text)
 
 
 if __name__ == "__main__":
