@@ -121,6 +121,17 @@ def validate(config_dict):
                 raise ConfigError(f"invalid {key}={value!r}: must be {expected} (e.g. {example})")
 
 
+def resolve_search_rank_weight(config_dict):
+    """``search_rank_weight: ~`` becomes 0 for a frozen search student (``search_learning_rate:
+    0``) and 1 otherwise. A frozen student is the teacher under masks: it cannot re-scale or
+    re-centre its scores, so its ranking loss (a margin on absolute cosines, for CCL) judges a
+    channel set by how its scores sit against the margin, not by how it ranks; the scale-free
+    distillation judges the ranking (README, "The ranking term in a frozen search")."""
+    if "search_rank_weight" in config_dict and config_dict["search_rank_weight"] is None:
+        frozen = config_dict.get("search_learning_rate") == 0
+        config_dict["search_rank_weight"] = 0.0 if frozen else 1.0
+
+
 class Config(RecBoleConfig):
     """RecBole's configurator that also reads ``properties/`` of this plugin and finds plugin
     models by name. Precedence (highest first) is RecBole's: command line, config dict, config
@@ -131,6 +142,7 @@ class Config(RecBoleConfig):
         register_metrics()
         super().__init__(model, dataset, resolve_config_files(config_file_list), config_dict)
         validate(self.final_config_dict)
+        resolve_search_rank_weight(self.final_config_dict)
 
     def _read_yaml(self, path):
         with open(path, encoding="utf-8") as f:

@@ -133,6 +133,19 @@ def test_invalid_values_rejected_at_build(key, value, pattern, tiny_config_dict,
     assert isinstance(info.value, UserInputError)  # the CLI turns it into exit 2
 
 
+@pytest.mark.parametrize(("settings", "expected"), [
+    ({}, 1.0),
+    ({"search_learning_rate": 0.001}, 1.0),
+    ({"search_learning_rate": 0}, 0.0),
+    ({"search_learning_rate": 0, "search_rank_weight": 0.5}, 0.5),
+    ({"search_rank_weight": 0}, 0),
+])
+def test_the_search_rank_weight_defaults_to_zero_for_a_frozen_student_only(
+        settings, expected, tiny_config_dict, make_config):
+    config = make_config("GCNPruneGAN", {**tiny_config_dict, **settings})
+    assert config["search_rank_weight"] == expected
+
+
 def test_invalid_value_from_command_line(tiny_config_dict, make_config, monkeypatch):
     monkeypatch.setattr(sys, "argv", ["run_recbole_prune.py", "--prune_ratio=1.5"])
     with pytest.raises(ConfigError, match=r"invalid prune_ratio=1\.5"):

@@ -332,6 +332,9 @@ def test_runs_keep_their_cache_names_at_the_settings_before_a_key(make_config, p
     assert key(search_top_items=400) != bpr
     assert key(search_rank_weight=1.0) == bpr  # the behaviour before the key
     assert key(search_rank_weight=0.0) != bpr
+    # a frozen student's default (no ranking term) is not the behaviour before the key
+    assert (key(search_learning_rate=0)
+            != key(search_learning_rate=0, search_rank_weight=1.0))
     assert key(finetune_stopping_delta=0) == bpr  # the behaviour before the key
     assert key(finetune_stopping_delta=5e-4) != bpr
 

@@ -9,9 +9,9 @@ Per training batch:
 4. generator + student minimise
    ``rank_weight * rank + adv_weight * adv + distill_weight * KL(teacher || student)
    + budget_weight * budget`` where ``rank`` is the model's own ranking loss under the masks
-   (``rank_weight`` 0 leaves it out: see ``SearchSettings``), ``adv`` asks the discriminator to
-   call the student real, the KL is between softmaxes of
-   each user's standardised scores on the teacher's top ``top_items`` items for that user (none
+   (``rank_weight`` 0 leaves it out, the default for a frozen student: see
+   ``config.resolve_search_rank_weight``), ``adv`` asks the discriminator to call the student
+   real, the KL is between softmaxes of each user's standardised scores on the teacher's top ``top_items`` items for that user (none
    by default) plus the sampled items, and ``budget = sum_g (mean_c sigmoid(logit_gc) - keep)^2``.
 The search returns ``sigmoid(logit)`` per channel; the caller keeps the top-k per group.
 
