@@ -126,10 +126,14 @@ def resolve_search_rank_weight(config_dict):
     0``) and 1 otherwise. A frozen student is the teacher under masks: it cannot re-scale or
     re-centre its scores, so its ranking loss (a margin on absolute cosines, for CCL) judges a
     channel set by how its scores sit against the margin, not by how it ranks; the scale-free
-    distillation judges the ranking (README, "The ranking term in a frozen search")."""
-    if "search_rank_weight" in config_dict and config_dict["search_rank_weight"] is None:
-        frozen = config_dict.get("search_learning_rate") == 0
-        config_dict["search_rank_weight"] = 0.0 if frozen else 1.0
+    distillation judges the ranking (README, "The ranking term in a frozen search"). A number
+    given is kept, as a float."""
+    if "search_rank_weight" not in config_dict:
+        return
+    weight = config_dict["search_rank_weight"]
+    if weight is None:
+        weight = 0.0 if config_dict.get("search_learning_rate") == 0 else 1.0
+    config_dict["search_rank_weight"] = float(weight)  # 0 and 0.0 name the same run folder
 
 
 class Config(RecBoleConfig):

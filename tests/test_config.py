@@ -138,12 +138,13 @@ def test_invalid_values_rejected_at_build(key, value, pattern, tiny_config_dict,
     ({"search_learning_rate": 0.001}, 1.0),
     ({"search_learning_rate": 0}, 0.0),
     ({"search_learning_rate": 0, "search_rank_weight": 0.5}, 0.5),
-    ({"search_rank_weight": 0}, 0),
+    ({"search_rank_weight": 0}, 0.0),
 ])
 def test_the_search_rank_weight_defaults_to_zero_for_a_frozen_student_only(
         settings, expected, tiny_config_dict, make_config):
     config = make_config("GCNPruneGAN", {**tiny_config_dict, **settings})
     assert config["search_rank_weight"] == expected
+    assert isinstance(config["search_rank_weight"], float)  # 0 and 0.0 key the same run folder
 
 
 def test_invalid_value_from_command_line(tiny_config_dict, make_config, monkeypatch):

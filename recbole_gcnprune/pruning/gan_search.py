@@ -11,8 +11,9 @@ Per training batch:
    + budget_weight * budget`` where ``rank`` is the model's own ranking loss under the masks
    (``rank_weight`` 0 leaves it out, the default for a frozen student: see
    ``config.resolve_search_rank_weight``), ``adv`` asks the discriminator to call the student
-   real, the KL is between softmaxes of each user's standardised scores on the teacher's top ``top_items`` items for that user (none
-   by default) plus the sampled items, and ``budget = sum_g (mean_c sigmoid(logit_gc) - keep)^2``.
+   real, the KL is between softmaxes of each user's standardised scores on the teacher's top
+   ``top_items`` items for that user (none by default) plus the sampled items, and
+   ``budget = sum_g (mean_c sigmoid(logit_gc) - keep)^2``.
 The search returns ``sigmoid(logit)`` per channel; the caller keeps the top-k per group.
 
 A ``student_lr`` of 0 freezes the student at the teacher's weights: only the generator (and the
@@ -178,7 +179,8 @@ class AdversarialMaskSearch:
         masks = {name: gumbel_sigmoid(v, tau, self.rng) for name, v in logits.items()}
         user_all, item_all = self._student_outputs(masks)
         user = interaction[self.student.USER_ID]
-        rank = self._rank(interaction, user_all, item_all) if s.rank_weight else torch.zeros(())
+        rank = (self._rank(interaction, user_all, item_all) if s.rank_weight
+                else torch.zeros((), device=user.device))
         users, (teacher_profiles, student_profiles) = self.distillation.users_and_profiles(
             user, user_all, item_all
         )
