@@ -37,18 +37,12 @@ def parse_args(argv):
 
 def fine_tuning_trainer(args):
     """``(train, valid, trainer)``: the teacher rotated, pruned by magnitude, ready to fine-tune."""
-    import torch
-
-    from recbole_gcnprune.pruning.distill import RankingDistillation
-
     args.set = [*args.set, f"prune_ratio={args.prune_ratio}"]
     (train, valid, _), _, trainer = common.cached_teacher_run(args, "magnitude")
     trainer._prune(trainer._select(train, valid, False, False))
     trainer._seed_phase(train, "finetune")
     trainer._reset_training_state(os.devnull, trainer.finetune_learning_rate)
-    trainer.distillation = RankingDistillation(
-        trainer.teacher_embeddings, trainer.search_settings.n_items_sampled,
-        trainer.distill_top_items, torch.Generator().manual_seed(args.seed))
+    trainer.distillation = trainer._finetune_distillation()
     return train, valid, trainer
 
 

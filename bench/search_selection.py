@@ -56,8 +56,6 @@ def compact_ranges(channels):
 def select_once(args, seed, variant, criterion):
     """``(kept embedding channels, valid NDCG@20 before fine-tuning, selection seconds, search
     epochs run)`` of one selection on seed ``seed``'s cached teacher."""
-    import torch
-
     from recbole_gcnprune.model.gcn_prune_gan import EMBEDDING_GROUP
 
     run_args = argparse.Namespace(**{**vars(args), "seed": seed,
@@ -67,11 +65,7 @@ def select_once(args, seed, variant, criterion):
     start = time()
     kept = trainer._select(train, valid, False, False)
     seconds = time() - start
-    masks = {g.name: torch.zeros(g.width).index_fill_(0, torch.tensor(kept[g.name]), 1.0)
-             for g in model.channel_groups()}
-    model.set_channel_masks(masks)
-    score, _ = trainer._valid_epoch(valid)
-    model.set_channel_masks({})
+    score = trainer._kept_valid_score(valid, kept)
     epochs = len(trainer.report.get("search_history", [])) or "-"
     return sorted(kept[EMBEDDING_GROUP]), score, seconds, epochs
 

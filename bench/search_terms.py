@@ -58,16 +58,6 @@ def channel_rows(model, n_channels):
              float(users[:, c].mean()), float(items[:, c].mean())) for c in range(n_channels)]
 
 
-def hard_masks(model, keep):
-    """``{embedding group: 0/1 mask}`` keeping the channels ``keep``."""
-    import torch
-
-    from recbole_gcnprune.model.gcn_prune_gan import EMBEDDING_GROUP
-
-    width = next(g.width for g in model.channel_groups() if g.name == EMBEDDING_GROUP)
-    return {EMBEDDING_GROUP: torch.zeros(width).index_fill_(0, torch.tensor(keep), 1.0)}
-
-
 def search_terms(search, trainer, train, masks, n_batches):
     """Mean ranking and distillation terms of the frozen search under the hard ``masks``, on the
     same batches (loader shuffle and negative sampling reseeded) and profile items every call."""
@@ -111,17 +101,18 @@ def render(args, command, channels, rows):
 
 def main(argv=None):
     args, command = common.parse_own_args(parse_args, __file__, argv)
+    from recbole_gcnprune.model.gcn_prune_gan import EMBEDDING_GROUP
     from recbole_gcnprune.pruning.gan_search import AdversarialMaskSearch
+    from recbole_gcnprune.pruning.groups import hard_masks
 
     (train, valid, _), model, trainer = rotated_teacher(args)
     search = AdversarialMaskSearch(model, trainer.teacher_embeddings, trainer.search_settings)
     rows = []
     for keep in args.keep:
-        masks = hard_masks(model, channel_range(keep))
+        kept = {EMBEDDING_GROUP: channel_range(keep)}
+        masks = hard_masks(model.channel_groups(), kept)
         rank, distill = search_terms(search, trainer, train, masks, args.batches)
-        model.set_channel_masks(masks)
-        score, _ = trainer._valid_epoch(valid)
-        model.set_channel_masks({})
+        score = trainer._kept_valid_score(valid, kept)
         rows.append((keep, rank, distill, score))
     text = render(args, command, channel_rows(model, args.channels), rows)
     common.publish_table(args.output, f"search_terms_{args.dataset}.md", text)

@@ -15,7 +15,12 @@ from recbole_gcnprune.pruning.generator import (
     channel_descriptors,
     gumbel_sigmoid,
 )
-from recbole_gcnprune.pruning.groups import kept_width, select_channels, top_k_indices
+from recbole_gcnprune.pruning.groups import (
+    hard_masks,
+    kept_width,
+    select_channels,
+    top_k_indices,
+)
 from recbole_gcnprune.pruning.importance import MagnitudeImportance, RandomImportance
 from recbole_gcnprune.pruning.report import full_sort_flops
 from recbole_gcnprune.pruning.surgery import prune_channels, prune_to_widths
@@ -23,14 +28,9 @@ from recbole_gcnprune.pruning.surgery import prune_channels, prune_to_widths
 KEPT = {EMBEDDING_GROUP: [0, 2, 5], hidden_group(0): [1, 3], hidden_group(1): [0]}
 
 
-def hard_masks(model, kept):
-    return {g.name: torch.zeros(g.width).index_fill_(0, torch.tensor(kept[g.name]), 1.0)
-            for g in model.channel_groups()}
-
-
 def test_pruned_model_scores_equal_hard_masked_model(linear_gcn):
     masked = copy.deepcopy(linear_gcn)
-    masked.set_channel_masks(hard_masks(masked, KEPT))
+    masked.set_channel_masks(hard_masks(masked.channel_groups(), KEPT))
     pruned = prune_channels(copy.deepcopy(linear_gcn), KEPT)
     torch.testing.assert_close(all_scores(pruned), all_scores(masked))
 

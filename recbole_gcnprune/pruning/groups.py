@@ -27,6 +27,13 @@ def select_channels(groups, scores, prune_ratio):
     return {g.name: top_k_indices(scores[g.name], widths[g.name]) for g in groups}
 
 
+def hard_masks(groups, kept, device=None):
+    """``{group name: 0/1 mask}`` keeping the ``kept[name]`` channels of each group ``kept``
+    names (a group it does not name gets no mask)."""
+    return {g.name: torch.zeros(g.width, device=device).index_fill_(
+        0, torch.tensor(kept[g.name], device=device), 1.0) for g in groups if g.name in kept}
+
+
 def kept_fraction(kept, groups):
     """Fraction of all channels kept (over every group)."""
     total = sum(g.width for g in groups)

@@ -24,7 +24,7 @@ from recbole_gcnprune.model.gcn_prune_gan import EMBEDDING_GROUP
 from recbole_gcnprune.pruning.checkpoint import load_into, read_checkpoint
 from recbole_gcnprune.pruning.distill import RankingDistillation
 from recbole_gcnprune.pruning.gan_search import AdversarialMaskSearch, SearchSettings
-from recbole_gcnprune.pruning.groups import kept_widths, select_channels
+from recbole_gcnprune.pruning.groups import hard_masks, kept_widths, select_channels
 from recbole_gcnprune.pruning.importance import (
     KeepProbabilityImportance,
     MagnitudeImportance,
@@ -199,13 +199,17 @@ class GANPruneTrainer(Trainer):
 
     def _pruned_valid_score(self, valid_data, keep_probabilities):
         """Validation score of the student under hard top-k masks (= the pruned model)."""
-        groups = self.model.channel_groups()
-        kept = select_channels(groups, keep_probabilities, self.prune_ratio)
-        masks = {g.name: torch.zeros(g.width, device=self.device).index_fill_(
-            0, torch.tensor(kept[g.name], device=self.device), 1.0) for g in groups}
-        self.model.set_channel_masks(masks)
-        score, _ = self._valid_epoch(valid_data)
-        self.model.set_channel_masks({})
+        kept = select_channels(self.model.channel_groups(), keep_probabilities, self.prune_ratio)
+        return self._kept_valid_score(valid_data, kept)
+
+    def _kept_valid_score(self, valid_data, kept):
+        """Validation score of the model hard-masked to the ``kept`` channels of every group (the
+        pruned model before fine-tuning)."""
+        self.model.set_channel_masks(hard_masks(self.model.channel_groups(), kept, self.device))
+        try:
+            score, _ = self._valid_epoch(valid_data)
+        finally:
+            self.model.set_channel_masks({})
         return score
 
     def _prune(self, kept):
@@ -246,11 +250,7 @@ class GANPruneTrainer(Trainer):
         self._seed_phase(train_data, "finetune")
         self._reset_training_state(os.path.join(self.run_dir, "finetune.pth"),
                                    self.finetune_learning_rate)
-        if self._distills():
-            self.distillation = RankingDistillation(
-                self.teacher_embeddings, self.search_settings.n_items_sampled,
-                self.distill_top_items, torch.Generator().manual_seed(self.config["seed"]),
-            )
+        self.distillation = self._finetune_distillation() if self._distills() else None
         start = time()
         schedule = self.eval_step, self.stopping_step
         self.eval_step, self.stopping_step = self._finetune_schedule()
@@ -335,6 +335,13 @@ class GANPruneTrainer(Trainer):
         self.model.drop_cached_embeddings()
 
     # ------------------------------------------------------------------------- distillation
+    def _finetune_distillation(self):
+        """The fine-tuning's ranking distillation from the teacher's captured embeddings."""
+        return RankingDistillation(
+            self.teacher_embeddings, self.search_settings.n_items_sampled,
+            self.distill_top_items, torch.Generator().manual_seed(self.config["seed"]),
+        )
+
     def _distills(self):
         """Fine-tuning distils from the teacher for every criterion that starts from its weights,
         and for distill_small (the small model from scratch, taught by the teacher); train_small
