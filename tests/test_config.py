@@ -172,3 +172,12 @@ def test_variant_config_files_resolve_by_name_and_missing_ones_fail(tiny_config_
     assert resolved.endswith("variants/book-crossing-bench5.yaml")
     with pytest.raises(ConfigError, match="not found.*book-crossing-bench5.yaml"):
         make_config("GCNPruneGAN", tiny_config_dict, config_file_list=["nope.yaml"])
+
+
+def test_recommended_book_crossing_variant_loads_and_validates(tiny_config_dict, make_config):
+    config = make_config("GCNPruneGAN", tiny_config_dict,
+                         config_file_list=["book-crossing-recommended.yaml"])
+    assert config["ranking_loss"] == "ccl" and config["ccl_item_norm"] is False
+    assert config["finetune_learning_rate"] == 0.002
+    assert config["search_learning_rate"] == 0
+    assert config["search_rank_weight"] == 0.0  # a frozen student's default
