@@ -20,6 +20,11 @@ The row "dense, unaligned scoring" is the dense teacher scored as RecBole's Ligh
 Every model is timed in turn within each repeat (interleaved), medians over ``--repeats``. The
 models are those ``prune_compare`` finished in ``--work-dir`` with the same settings.
 
+``--processes N`` repeats the whole measurement in N fresh processes, one after another, and
+reports the median of their medians plus each process's speed-up: on the 2-vCPU VM the same
+models' speed-up ranged from 1.7x to 2.8x across processes (2026-12-05), a spread that repeats
+within one process cannot show.
+
     python bench/scoring_breakdown.py --dataset ml-100k --work-dir bench/.work/rot
 """
 
@@ -27,7 +32,9 @@ import argparse
 import json
 import os
 import statistics
+import subprocess
 import sys
+import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -35,6 +42,7 @@ from bench import common
 
 PARTS = ("propagation", "scoring", "scoring + top-20", "per 1k, propagation each 1k",
          "per 1k, one evaluation")
+PER_PROCESS_PART = "per 1k, propagation each 1k"  # the measure of prune_compare's tables
 
 
 def parse_args(argv):
@@ -44,6 +52,9 @@ def parse_args(argv):
     p.add_argument("--criterion", default="gan")
     p.add_argument("--work-dir", required=True, help="prune_compare's work dir with the rows")
     p.add_argument("--repeats", type=int, default=7)
+    p.add_argument("--processes", type=int, default=1,
+                   help="measure in this many fresh processes in turn; report their median")
+    p.add_argument("--medians-json", default=None, help=argparse.SUPPRESS)
     common.add_threads_flag(p)
     p.add_argument("--output", default=None)
     return p.parse_args(argv)
@@ -164,7 +175,7 @@ def measure(models, dataset, test, repeats):
             for label, parts in times.items()}
 
 
-def render(args, command, dataset, test, medians):
+def render(args, command, dataset, test, medians, per_process=()):
     dense = medians["dense teacher"]
     lines = [f"# Full-sort time split: propagation vs scoring, {args.dataset}", "",
              f"Command: `{command}`  ", f"Date: {common.now().isoformat(timespec='seconds')}  ",
@@ -180,15 +191,58 @@ def render(args, command, dataset, test, medians):
         cells = [f"{parts[p]:.1f}" + ("" if parts is dense else f" ({dense[p] / parts[p]:.2f}x)")
                  for p in PARTS]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + ("\n\nIn brackets: the dense teacher's time over the model's "
-                               "(speed-up), measured in the same repeats.\n")
+    notes = ["", "In brackets: the dense teacher's time over the model's (speed-up), measured in "
+             "the same repeats."]
+    if per_process:
+        notes[-1] = notes[-1][:-1] + f"; cells are medians over {len(per_process)} processes."
+        notes += ["", f"Speed-up of '{PER_PROCESS_PART}' in each process, in order:", ""]
+        notes += [f"- {label}: " + ", ".join(f"{d[PER_PROCESS_PART] / m[PER_PROCESS_PART]:.2f}x"
+                                             for d, m in ratios)
+                  for label, ratios in per_process_ratios(per_process).items()]
+    return "\n".join(lines + notes) + "\n"
+
+
+def per_process_ratios(per_process):
+    """``{label: [(dense parts, model parts), ...]}`` over the processes, pruned models only."""
+    labels = [label for label in per_process[0] if label.split()[0] != "dense"]
+    return {label: [(run["dense teacher"], run[label]) for run in per_process] for label in labels}
+
+
+def median_of_medians(per_process):
+    """``{label: {part: median over processes}}``."""
+    return {label: {part: statistics.median(run[label][part] for run in per_process)
+                    for part in parts}
+            for label, parts in per_process[0].items()}
+
+
+def measure_in_processes(argv, processes):
+    """Run this script ``processes`` times in fresh interpreters, one after another; their
+    ``{label: {part: median ms}}`` in order."""
+    runs = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(processes):
+            path = os.path.join(tmp, f"medians-{i}.json")
+            subprocess.run([sys.executable, os.path.abspath(__file__), *argv, "--processes", "1",
+                            "--medians-json", path], check=True, stdout=subprocess.DEVNULL)
+            with open(path) as f:
+                runs.append(json.load(f))
+    return runs
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
     args, command = common.parse_own_args(parse_args, __file__, argv)
     common.set_threads(args.threads)
     dataset, test, models = load_models(args)
-    table = render(args, command, dataset, test, measure(models, dataset, test, args.repeats))
+    if args.processes > 1:
+        per_process = measure_in_processes(argv, args.processes)
+        medians = median_of_medians(per_process)
+    else:
+        per_process, medians = (), measure(models, dataset, test, args.repeats)
+    if args.medians_json:
+        common.write_json(args.medians_json, medians)
+        return
+    table = render(args, command, dataset, test, medians, per_process)
     common.write_text(args.output or f"bench/results/scoring_breakdown_{args.dataset}.md", table)
     print(table)
 
