@@ -126,8 +126,8 @@ def resolve_search_rank_weight(config_dict):
     0``) and 1 otherwise. A frozen student is the teacher under masks: it cannot re-scale or
     re-centre its scores, so its ranking loss (a margin on absolute cosines, for CCL) judges a
     channel set by how its scores sit against the margin, not by how it ranks; the scale-free
-    distillation judges the ranking (README, "The ranking term in a frozen search"). A number
-    given is kept, as a float."""
+    distillation judges the ranking (bench/RESULTS.md, "The ranking term in a frozen search").
+    A number given is kept, as a float."""
     if "search_rank_weight" not in config_dict:
         return
     weight = config_dict["search_rank_weight"]
