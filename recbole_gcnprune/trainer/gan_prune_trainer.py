@@ -8,7 +8,6 @@ everything that shapes it (shared by every criterion and ratio), the selection a
 fine-tuned model from this run's folder.
 """
 
-import json
 import math
 import os
 from time import time
@@ -34,6 +33,7 @@ from recbole_gcnprune.pruning.importance import (
 from recbole_gcnprune.pruning.report import size_report
 from recbole_gcnprune.pruning.rotation import rotate_to_principal_basis
 from recbole_gcnprune.pruning.surgery import prune_channels
+from recbole_gcnprune.trainer.phase_resume import PhaseResume
 from recbole_gcnprune.trainer.replayed_eval import replayable
 from recbole_gcnprune.trainer.run_keys import (
     FROM_SCRATCH,
@@ -62,7 +62,7 @@ def _unless_none(value, default):
 PHASE_SEED_OFFSETS = {"selection": 1, "finetune": 2, "fresh_weights": 3}
 
 
-class GANPruneTrainer(Trainer):
+class GANPruneTrainer(PhaseResume, Trainer):
     """Trains GCNPruneGAN's teacher, prunes it by ``prune_criterion`` and fine-tunes it."""
 
     def __init__(self, config, model):
@@ -362,53 +362,6 @@ class GANPruneTrainer(Trainer):
         rank = model.loss_from_embeddings(user_all, item_all, user, interaction[model.ITEM_ID],
                                           interaction[model.NEG_ITEM_ID])
         return rank + self.finetune_distill_weight * self.distillation.loss(user, user_all, item_all)
-
-    # ------------------------------------------------------------------------------- resume
-    def _selection_finished(self):
-        return os.path.isfile(os.path.join(self.run_dir, "selection.pth"))
-
-    def _resume_selection(self):
-        path = os.path.join(self.run_dir, "selection.pth")
-        self._load_pruned(path)
-        self.logger.info(set_color("resumed pruned model", "green") + f": {path}")
-
-    def _load_pruned(self, path):
-        """Shrink the model to a checkpoint of this run and load it, with its pruning metadata."""
-        checkpoint = read_checkpoint(path, self.device)
-        load_into(self.model, checkpoint)
-        self.pruning = checkpoint["pruning"]
-        self.report["kept"] = self.pruning["widths"]
-        if self.pruning.get("rotation"):
-            self.report["rotation"] = self.pruning["rotation"]
-
-    def _resume_finetune(self):
-        summary = os.path.join(self.run_dir, "finetune.json")
-        checkpoint = os.path.join(self.run_dir, "finetune.pth")
-        if not (os.path.isfile(summary) and os.path.isfile(checkpoint)):
-            return None
-        self._load_pruned(checkpoint)
-        self.saved_model_file = checkpoint
-        with open(summary, encoding="utf-8") as f:
-            done = json.load(f)
-        self._carry_over_report()
-        self.logger.info(set_color("resumed fine-tuned model", "green") + f": {checkpoint}")
-        return done["best_valid_score"], done["best_valid_result"]
-
-    def _carry_over_report(self):
-        """A resumed run reports what its reused phases recorded when they ran (their times
-        included); ``resumed`` tells that none of them ran in this process."""
-        path = os.path.join(self.run_dir, "report.json")
-        if not os.path.isfile(path):
-            return
-        with open(path, encoding="utf-8") as f:
-            previous = json.load(f)
-        for key in ("teacher_file", "selection_seconds", "finetune_seconds", "search_history",
-                    "search_best_epoch"):
-            if key in previous:
-                self.report[key] = previous[key]
-        if "teacher" in previous:
-            self.report["teacher"] = {**previous["teacher"], "cached": True}
-        self.report["resumed"] = True
 
     # ------------------------------------------------------------------------------ helpers
     def _seed_phase(self, train_data, phase):
