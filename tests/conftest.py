@@ -168,3 +168,9 @@ def all_scores(model):
     users = Interaction({model.USER_ID: torch.arange(1, model.n_users)})
     with torch.no_grad():
         return model.full_sort_predict(users).view(model.n_users - 1, -1)
+
+
+@pytest.fixture
+def prune_dict(small_model_dict):
+    return {**small_model_dict, "prune_criterion": "gan", "prune_ratio": 0.5,
+            "layer_transform": "linear", "search_epochs": 1, "taylor_batches": 2}

@@ -1,0 +1,211 @@
+"""GANPruneTrainer's adversarial mask search on tiny data: its student's rate, the frozen
+student, the ranking term, stopping, determinism, the discriminator's profiles."""
+
+import pytest
+import torch
+from pruning_runs import build
+
+
+@pytest.mark.parametrize(("search_learning_rate", "expected"),
+                         [(None, 0.01), (0.002, 0.002), (0, 0)])
+def test_the_search_trains_its_student_at_its_own_learning_rate(
+        make_config, make_data, prune_dict, search_learning_rate, expected):
+    _, _, _, trainer = build(make_config, make_data, {
+        **prune_dict, "learning_rate": 0.01, "search_learning_rate": search_learning_rate})
+    assert trainer.search_settings.student_lr == expected
+
+
+@pytest.mark.parametrize("layer_transform", ["none", "linear"])
+def test_a_frozen_student_keeps_the_teachers_weights_and_masks_its_outputs(
+        make_config, make_data, prune_dict, monkeypatch, layer_transform):
+    """``search_learning_rate: 0``: the search leaves every weight as it was; a linear model's
+    masked outputs come from the teacher's propagation, computed once, not one per step."""
+    from recbole_gcnprune.pruning import gan_search
+
+    _, loaders, model, trainer = build(make_config, make_data, {
+        **prune_dict, "layer_transform": layer_transform, "search_learning_rate": 0})
+    trainer._teacher(loaders[0], loaders[1], verbose=False, show_progress=False)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    propagations, propagated = [], model.propagated
+    monkeypatch.setattr(model, "propagated", lambda: propagations.append(1) or propagated())
+    search = gan_search.AdversarialMaskSearch(model, trainer.teacher_embeddings,
+                                              trainer.search_settings)
+    outputs, student_outputs = [], search._student_outputs
+
+    def record(masks):
+        outputs.append((masks, student_outputs(masks)))
+        return outputs[-1][1]
+
+    monkeypatch.setattr(search, "_student_outputs", record)
+    batches = [next(iter(loaders[0]))] * 3
+    generator_before = [p.clone() for p in search.generator.parameters()]
+    search.run(batches)
+    for name, tensor in model.state_dict().items():
+        torch.testing.assert_close(tensor, before[name], rtol=0, atol=0)
+    assert any(not torch.equal(p, q) for p, q in zip(search.generator.parameters(),
+                                                     generator_before))
+    assert len(propagations) == (1 if layer_transform == "none" else len(batches))
+    assert all(p.requires_grad for p in model.parameters())  # unfrozen again after the search
+    masks, (user_all, item_all) = outputs[-1]
+    model.set_channel_masks(masks)
+    with torch.no_grad():
+        expected = model.forward()
+    every_row = torch.arange(model.n_users), torch.arange(model.n_items)
+    torch.testing.assert_close(user_all[every_row[0]].detach(), expected[0])
+    torch.testing.assert_close(item_all[every_row[1]].detach(), expected[1])
+    torch.testing.assert_close(item_all.T.detach(), expected[1].T)
+
+
+@pytest.mark.parametrize(("search_rank_weight", "rank_calls"), [(1.0, 3), (0.0, 0)])
+def test_the_search_leaves_the_ranking_term_out_at_rank_weight_zero(
+        make_config, make_data, prune_dict, monkeypatch, search_rank_weight, rank_calls):
+    """``search_rank_weight: 0``: the search's objective is the distillation, adversarial and
+    budget terms alone; the student's ranking loss is not even computed."""
+    from recbole_gcnprune.pruning import gan_search
+
+    _, loaders, model, trainer = build(make_config, make_data, {
+        **prune_dict, "search_learning_rate": 0, "search_rank_weight": search_rank_weight})
+    trainer._teacher(loaders[0], loaders[1], verbose=False, show_progress=False)
+    search = gan_search.AdversarialMaskSearch(model, trainer.teacher_embeddings,
+                                              trainer.search_settings)
+    calls, loss = [], model.loss_from_embeddings
+    monkeypatch.setattr(model, "loss_from_embeddings", lambda *a: calls.append(1) or loss(*a))
+    search.run([next(iter(loaders[0]))] * 3)
+    assert len(calls) == rank_calls
+    assert (search.history[-1]["rank"] > 0) == (search_rank_weight > 0)
+
+
+@pytest.mark.parametrize(("search_stopping_step", "epochs_run"), [(0, 6), (2, 3)])
+def test_the_search_stops_after_its_stopping_step_of_validations_without_a_gain(
+        make_config, make_data, prune_dict, monkeypatch, search_stopping_step, epochs_run):
+    _, loaders, _, trainer = build(make_config, make_data, {
+        **prune_dict, "search_epochs": 6, "eval_step": 1,
+        "search_stopping_step": search_stopping_step})
+    trainer._teacher(loaders[0], loaders[1], verbose=False, show_progress=False)
+    monkeypatch.setattr(trainer, "_pruned_valid_score", lambda *_: 0.5)  # never a new best
+    trainer._gan_search(loaders[0], loaders[1])
+    assert len(trainer.report["search_history"]) == epochs_run
+    assert trainer.report["search_best_epoch"] == 0
+
+
+def test_the_search_rate_names_only_gan_runs(make_config, make_data, prune_dict):
+    def run_dir(**overrides):
+        return build(make_config, make_data, {**prune_dict, **overrides})[3].run_dir
+
+    assert (run_dir(prune_criterion="magnitude", search_learning_rate=1e-3)
+            == run_dir(prune_criterion="magnitude"))
+    assert run_dir(search_learning_rate=1e-3) != run_dir()
+
+
+@pytest.mark.parametrize("reproducibility", [True, False])
+def test_the_search_runs_under_deterministic_algorithms_when_reproducible(
+        make_config, make_data, prune_dict, monkeypatch, reproducibility):
+    # with 2 CPU threads the search is not bit-reproducible otherwise (bench/search_determinism.py)
+    from recbole_gcnprune.pruning import gan_search
+
+    _, loaders, _, trainer = build(make_config, make_data,
+                                   {**prune_dict, "reproducibility": reproducibility})
+    seen, step = [], gan_search.AdversarialMaskSearch._step
+
+    def recording_step(self, interaction, tau):
+        seen.append(torch.are_deterministic_algorithms_enabled())
+        return step(self, interaction, tau)
+
+    monkeypatch.setattr(gan_search.AdversarialMaskSearch, "_step", recording_step)
+    trainer.fit(loaders[0], loaders[1], saved=True)
+    assert seen and set(seen) == {reproducibility}
+    assert not torch.are_deterministic_algorithms_enabled()  # the previous setting is back
+
+
+def test_panel_discriminator_sees_the_same_items_in_the_same_order(make_config, make_data,
+                                                                    prune_dict, monkeypatch):
+    from recbole_gcnprune.pruning import gan_search
+
+    _, loaders, model, trainer = build(
+        make_config, make_data, {**prune_dict, "adv_profile": "panel", "n_items_sampled": 5}
+    )
+    trainer._teacher(loaders[0], loaders[1], verbose=False, show_progress=False)
+    search = gan_search.AdversarialMaskSearch(model, trainer.teacher_embeddings,
+                                              trainer.search_settings)
+    items_seen, scores, fed = [], [], []
+    shared_scores, score_profiles = search.distillation.shared_scores, gan_search.score_profiles
+
+    def record_scores(users, items, user_all, item_all):
+        items_seen.append(items)
+        scores.append(shared_scores(users, items, user_all, item_all))
+        return scores[-1]
+
+    def record_fed(teacher, student):
+        fed.append((teacher, student))
+        return score_profiles(teacher, student)
+
+    monkeypatch.setattr(search.distillation, "shared_scores", record_scores)
+    monkeypatch.setattr(gan_search, "score_profiles", record_fed)
+    search.run([next(iter(loaders[0]))] * 2)
+    # each step scores the distillation's fresh sample, then the panel; the panel never moves
+    assert len(items_seen) == 4
+    assert torch.equal(items_seen[1], items_seen[3])
+    assert not torch.equal(items_seen[0], items_seen[2])
+    assert len(set(items_seen[1].tolist())) == 5
+    # and the discriminator is fed the panel's scores, not the distillation's
+    assert len(fed) == 2 and all(f[0] is scores[2 * k + 1][0] and f[1] is scores[2 * k + 1][1]
+                                 for k, f in enumerate(fed))
+
+
+def test_search_distils_on_the_teachers_top_items_but_hides_them_from_the_discriminator(
+        make_config, make_data, prune_dict, monkeypatch):
+    from recbole_gcnprune.pruning import gan_search
+
+    _, loaders, model, trainer = build(
+        make_config, make_data, {**prune_dict, "search_top_items": 3, "n_items_sampled": 5}
+    )
+    assert trainer.search_settings.top_items == 3
+    trainer._teacher(loaders[0], loaders[1], verbose=False, show_progress=False)
+    search = gan_search.AdversarialMaskSearch(model, trainer.teacher_embeddings,
+                                              trainer.search_settings)
+    seen, fed = [], []
+    users_and_profiles, score_profiles = (search.distillation.users_and_profiles,
+                                          gan_search.score_profiles)
+
+    def record_profiles(user, user_all, item_all):
+        seen.append(users_and_profiles(user, user_all, item_all))
+        return seen[-1]
+
+    def record_fed(teacher, student):
+        fed.append(teacher)
+        return score_profiles(teacher, student)
+
+    monkeypatch.setattr(search.distillation, "users_and_profiles", record_profiles)
+    monkeypatch.setattr(gan_search, "score_profiles", record_fed)
+    search.run([next(iter(loaders[0]))])
+    (users, (teacher, _)), = seen
+    assert teacher.shape == (users.numel(), 3 + 5)
+    # the first 3 columns are the teacher's scores on its own top 3 items for each user
+    user_e, item_e = trainer.teacher_embeddings
+    full = user_e[users] @ item_e.T
+    torch.testing.assert_close(teacher[:, :3], full.topk(3, dim=1).values)
+    torch.testing.assert_close(teacher[:, :3], full.gather(1, search.distillation.top_items[users]))
+    # the discriminator sees only the 5 random columns (the top ones are in the teacher's order)
+    assert fed[0].shape == (users.numel(), 5)
+    torch.testing.assert_close(fed[0], teacher[:, 3:])
+
+
+def test_the_search_depth_names_only_gan_runs(make_config, make_data, prune_dict):
+    def run_dir(**overrides):
+        return build(make_config, make_data, {**prune_dict, **overrides})[3].run_dir
+
+    assert run_dir(search_top_items=8) != run_dir()
+    assert (run_dir(prune_criterion="magnitude", search_top_items=8)
+            == run_dir(prune_criterion="magnitude"))
+    assert run_dir(search_rank_weight=0.0) != run_dir()
+    assert (run_dir(prune_criterion="taylor", search_rank_weight=0.0)
+            == run_dir(prune_criterion="taylor"))
+
+
+def test_search_settings_reject_an_unknown_profile():
+    from recbole_gcnprune.pruning.gan_search import SearchSettings
+
+    with pytest.raises(ValueError, match="adv_profile='fixed': must be one of sampled, panel"):
+        SearchSettings(epochs=1, keep_fraction=0.5, adv_weight=0.1, distill_weight=1.0,
+                       budget_weight=1.0, student_lr=0.01, generator_lr=0.01,
+                       discriminator_lr=0.01, adv_profile="fixed")
