@@ -1,10 +1,10 @@
 """Validation batches built once and replayed (trainer/replayed_eval.py)."""
 
 import pytest
+from pruning_runs import build
 from recbole.data.dataloader import FullSortEvalDataLoader
 
 from recbole_gcnprune.trainer.replayed_eval import ReplayedEvalData, replayable
-from tests.test_gan_prune_trainer import build
 
 
 @pytest.fixture
