@@ -22,8 +22,9 @@ models are those ``prune_compare`` finished in ``--work-dir`` with the same sett
 
 ``--processes N`` repeats the whole measurement in N fresh processes, one after another, and
 reports the median of their medians plus each process's speed-up: on the 2-vCPU VM the same
-models' speed-up ranged from 1.7x to 2.8x across processes (2026-12-05), a spread that repeats
-within one process cannot show.
+models' speed-up ranged from 1.9x to 3.1x across five processes on one thread (2026-12-05,
+``results/scoring_breakdown_ml-100k_threads1.md``), a spread that repeats within one process
+cannot show. The parent process loads the models too, for the table's header only.
 
     python bench/scoring_breakdown.py --dataset ml-100k --work-dir bench/.work/rot
 """
@@ -188,18 +189,28 @@ def render(args, command, dataset, test, medians, per_process=()):
              "| model | " + " | ".join(f"{part} ms" for part in PARTS) + " |",
              "|---|" + "---|" * len(PARTS)]
     for label, parts in medians.items():
-        cells = [f"{parts[p]:.1f}" + ("" if parts is dense else f" ({dense[p] / parts[p]:.2f}x)")
+        cells = [f"{parts[p]:.1f}" + ("" if parts is dense else
+                                      f" ({speed_up(label, p, dense, parts, per_process):.2f}x)")
                  for p in PARTS]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     notes = ["", "In brackets: the dense teacher's time over the model's (speed-up), measured in "
              "the same repeats."]
     if per_process:
-        notes[-1] = notes[-1][:-1] + f"; cells are medians over {len(per_process)} processes."
+        notes[-1] = (f"Cells: medians over {len(per_process)} processes of each process's median; "
+                     "in brackets: the median over the processes of each one's speed-up (the "
+                     "dense teacher's time over the model's, measured in the same repeats).")
         notes += ["", f"Speed-up of '{PER_PROCESS_PART}' in each process, in order:", ""]
         notes += [f"- {label}: " + ", ".join(f"{d[PER_PROCESS_PART] / m[PER_PROCESS_PART]:.2f}x"
                                              for d, m in ratios)
                   for label, ratios in per_process_ratios(per_process).items()]
     return "\n".join(lines + notes) + "\n"
+
+
+def speed_up(label, part, dense, parts, per_process):
+    """Dense time over the model's: within one process, or the median of each process's."""
+    if not per_process:
+        return dense[part] / parts[part]
+    return statistics.median(run["dense teacher"][part] / run[label][part] for run in per_process)
 
 
 def per_process_ratios(per_process):
