@@ -22,9 +22,9 @@ models are those ``prune_compare`` finished in ``--work-dir`` with the same sett
 
 ``--processes N`` repeats the whole measurement in N fresh processes, one after another, and
 reports the median of their medians plus each process's speed-up: on the 2-vCPU VM the same
-models' speed-up ranged from 1.9x to 3.1x across five processes on one thread (2026-12-05,
-``results/scoring_breakdown_ml-100k_threads1.md``), a spread that repeats within one process
-cannot show. The parent process loads the models too, for the table's header only.
+models' speed-up ranged from 1.8x to 3.1x across processes on one thread (2026-12-05,
+``results/scoring_breakdown_ml-100k_threads1.md`` and its earlier version), a spread that
+repeats within one process cannot show. The parent process loads the models too, for the table's header only.
 
     python bench/scoring_breakdown.py --dataset ml-100k --work-dir bench/.work/rot
 """
