@@ -24,7 +24,7 @@ models are those ``prune_compare`` finished in ``--work-dir`` with the same sett
 reports the median of their medians plus each process's speed-up: on the 2-vCPU VM the same
 models' speed-up ranged from 1.8x to 3.1x across processes on one thread (2026-12-05,
 ``results/scoring_breakdown_ml-100k_threads1.md`` and its earlier version), a spread that
-repeats within one process cannot show. The parent process loads the models too, for the table's header only.
+repeats within one process cannot show.
 
     python bench/scoring_breakdown.py --dataset ml-100k --work-dir bench/.work/rot
 """
@@ -133,15 +133,20 @@ def finished_rows(args):
     return rows
 
 
-def load_models(args):
-    """``{label: model}``: the dense teacher, then each finished pruned row of the work dir."""
+def load_split(args):
+    """The seed's config, dataset, train and test loaders (RecBole's split)."""
     from bench.prune_compare import dense_config
-    from recbole_gcnprune.pruning.checkpoint import load_into, read_checkpoint
-    from recbole_gcnprune.quick_start import build_model_and_trainer, load_data
+    from recbole_gcnprune.quick_start import load_data
 
-    rows = finished_rows(args)
     config = dense_config(args, args.seed)
     dataset, (train, _valid, test) = load_data(config)
+    return config, dataset, train, test
+
+
+def load_models(args, rows, config, train):
+    """``{label: model}``: the dense teacher, then each finished pruned row of the work dir."""
+    from recbole_gcnprune.pruning.checkpoint import load_into, read_checkpoint
+    from recbole_gcnprune.quick_start import build_model_and_trainer
 
     def model_from(path):
         model, _ = build_model_and_trainer(config, train)
@@ -151,7 +156,7 @@ def load_models(args):
     models = {"dense teacher": dense, "dense, unaligned scoring": UnalignedScoring(dense)}
     for ratio, row in rows.items():
         models[f"{args.criterion} {round(100 * (1 - ratio))}%"] = model_from(row["checkpoint"])
-    return dataset, test, models
+    return models
 
 
 def measure(models, dataset, test, repeats):
@@ -200,9 +205,9 @@ def render(args, command, dataset, test, medians, per_process=()):
                      "in brackets: the median over the processes of each one's speed-up (the "
                      "dense teacher's time over the model's, measured in the same repeats).")
         notes += ["", f"Speed-up of '{PER_PROCESS_PART}' in each process, in order:", ""]
-        notes += [f"- {label}: " + ", ".join(f"{d[PER_PROCESS_PART] / m[PER_PROCESS_PART]:.2f}x"
-                                             for d, m in ratios)
-                  for label, ratios in per_process_ratios(per_process).items()]
+        notes += [f"- {label}: " + ", ".join(f"{r:.2f}x" for r in
+                                             process_speed_ups(per_process, label, PER_PROCESS_PART))
+                  for label in per_process[0] if label != "dense teacher"]
     return "\n".join(lines + notes) + "\n"
 
 
@@ -210,13 +215,12 @@ def speed_up(label, part, dense, parts, per_process):
     """Dense time over the model's: within one process, or the median of each process's."""
     if not per_process:
         return dense[part] / parts[part]
-    return statistics.median(run["dense teacher"][part] / run[label][part] for run in per_process)
+    return statistics.median(process_speed_ups(per_process, label, part))
 
 
-def per_process_ratios(per_process):
-    """``{label: [(dense parts, model parts), ...]}`` over the processes, pruned models only."""
-    labels = [label for label in per_process[0] if label.split()[0] != "dense"]
-    return {label: [(run["dense teacher"], run[label]) for run in per_process] for label in labels}
+def process_speed_ups(per_process, label, part):
+    """Each process's dense time over ``label``'s for ``part``, in order."""
+    return [run["dense teacher"][part] / run[label][part] for run in per_process]
 
 
 def median_of_medians(per_process):
@@ -244,11 +248,13 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     args, command = common.parse_own_args(parse_args, __file__, argv)
     common.set_threads(args.threads)
-    dataset, test, models = load_models(args)
-    if args.processes > 1:
+    rows = finished_rows(args)
+    config, dataset, train, test = load_split(args)
+    if args.processes > 1:  # the models load in the child processes
         per_process = measure_in_processes(argv, args.processes)
         medians = median_of_medians(per_process)
     else:
+        models = load_models(args, rows, config, train)
         per_process, medians = (), measure(models, dataset, test, args.repeats)
     if args.medians_json:
         common.write_json(args.medians_json, medians)
