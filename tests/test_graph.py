@@ -9,7 +9,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from recbole_gcnprune.data.graph import normalized_adjacency
+from recbole_gcnprune.data.graph import csr_index_dtype, normalized_adjacency
 
 N_USERS, N_ITEMS = 4, 5
 # (user, item) pairs; (0, 1) and (2, 4) appear twice, user 3 and item 3 have no interaction.
@@ -39,6 +39,22 @@ def test_normalized_adjacency_equals_dense_formula():
     assert adj.dtype == torch.float32
     assert tuple(adj.shape) == (N_USERS + N_ITEMS,) * 2
     torch.testing.assert_close(adj.to_dense(), _dense_expected())
+
+
+def test_indices_are_int32_and_products_match_int64():
+    """int32 indices spare the CPU sparse product a per-call conversion; same result to the bit."""
+    adj = normalized_adjacency(_coo(), N_USERS, N_ITEMS)
+    assert adj.crow_indices().dtype == torch.int32 and adj.col_indices().dtype == torch.int32
+    wide = torch.sparse_csr_tensor(adj.crow_indices().long(), adj.col_indices().long(),
+                                   adj.values(), size=adj.shape)
+    x = torch.randn(N_USERS + N_ITEMS, 8)
+    assert torch.equal(torch.sparse.mm(adj, x), torch.sparse.mm(wide, x))
+
+
+def test_index_dtype_widens_past_int32():
+    assert csr_index_dtype(10, 2**31 - 1) == np.int32
+    assert csr_index_dtype(10, 2**31) == np.int64
+    assert csr_index_dtype(2**31, 10) == np.int64
 
 
 def test_duplicates_count_once():
