@@ -15,7 +15,10 @@ that figure into its two parts and adds the two regimes a user meets:
   users: what RecBole's full-sort evaluation costs (it propagates once per ``evaluate``).
 
 The row "dense, unaligned scoring" is the dense teacher scored as RecBole's LightGCN scores
-(``user_e @ item_e.T``, output rows not padded to a cache line), in the same repeats.
+(``user_e @ item_e.T``, output rows not padded to a cache line), in the same repeats. The rows
+", int64 indices" are the same models propagating over an adjacency with int64 indices, as
+before ``data.graph.csr_index_dtype`` (the CPU sparse product converts them on every call); a
+note gives each pruned model's speed-up over the dense one when both have them.
 
 Every model is timed in turn within each repeat (interleaved), medians over ``--repeats``. The
 models are those ``prune_compare`` finished in ``--work-dir`` with the same settings.
@@ -23,8 +26,8 @@ models are those ``prune_compare`` finished in ``--work-dir`` with the same sett
 ``--processes N`` repeats the whole measurement in N fresh processes, one after another, and
 reports the median of their medians plus each process's speed-up: on the 2-vCPU VM the same
 models' speed-up ranged from 1.8x to 3.1x across processes on one thread (2026-12-05,
-``results/scoring_breakdown_ml-100k_threads1.md`` and its earlier version), a spread that
-repeats within one process cannot show.
+``results/scoring_breakdown_ml-100k_threads1.md`` as committed in 86283ad and 58f1a30), a
+spread that repeats within one process cannot show.
 
     python bench/scoring_breakdown.py --dataset ml-100k --work-dir bench/.work/rot
 """
@@ -44,6 +47,8 @@ from bench import common
 PARTS = ("propagation", "scoring", "scoring + top-20", "per 1k, propagation each 1k",
          "per 1k, one evaluation")
 PER_PROCESS_PART = "per 1k, propagation each 1k"  # the measure of prune_compare's tables
+DENSE = "dense teacher"
+INT64 = ", int64 indices"
 
 
 def parse_args(argv):
@@ -77,6 +82,20 @@ def score_users(model, users, batch_size, top_k=0):
         scores = model.score_users(users[start : start + batch_size])
         if top_k:
             scores.topk(top_k, dim=1)
+
+
+def with_int64_indices(model):
+    """A copy of ``model`` whose adjacency has int64 indices (the "before" of
+    ``data.graph.csr_index_dtype``); same products to the bit."""
+    import copy
+
+    import torch
+
+    clone = copy.deepcopy(model)
+    a = model.adjacency
+    clone.adjacency = torch.sparse_csr_tensor(a.crow_indices().long(), a.col_indices().long(),
+                                              a.values(), size=a.shape)
+    return clone
 
 
 class UnalignedScoring:
@@ -153,9 +172,12 @@ def load_models(args, rows, config, train):
         return load_into(model, read_checkpoint(path))
 
     dense = model_from(next(iter(rows.values()))["teacher_file"])
-    models = {"dense teacher": dense, "dense, unaligned scoring": UnalignedScoring(dense)}
+    models = {DENSE: dense, "dense, unaligned scoring": UnalignedScoring(dense),
+              DENSE + INT64: with_int64_indices(dense)}
     for ratio, row in rows.items():
-        models[f"{args.criterion} {round(100 * (1 - ratio))}%"] = model_from(row["checkpoint"])
+        label = f"{args.criterion} {round(100 * (1 - ratio))}%"
+        models[label] = model_from(row["checkpoint"])
+        models[label + INT64] = with_int64_indices(models[label])
     return models
 
 
@@ -182,7 +204,7 @@ def measure(models, dataset, test, repeats):
 
 
 def render(args, command, dataset, test, medians, per_process=()):
-    dense = medians["dense teacher"]
+    dense = medians[DENSE]
     lines = [f"# Full-sort time split: propagation vs scoring, {args.dataset}", "",
              f"Command: `{command}`  ", f"Date: {common.now().isoformat(timespec='seconds')}  ",
              f"Host: {common.host(threads_set=bool(args.threads))}, load {common.load_avg()}  ",
@@ -207,8 +229,22 @@ def render(args, command, dataset, test, medians, per_process=()):
         notes += ["", f"Speed-up of '{PER_PROCESS_PART}' in each process, in order:", ""]
         notes += [f"- {label}: " + ", ".join(f"{r:.2f}x" for r in
                                              process_speed_ups(per_process, label, PER_PROCESS_PART))
-                  for label in per_process[0] if label != "dense teacher"]
+                  for label in per_process[0] if label != DENSE]
+    notes += int64_notes(per_process or [medians])
     return "\n".join(lines + notes) + "\n"
+
+
+def int64_notes(runs):
+    """Each pruned model's speed-up over the dense teacher when both have int64 indices."""
+    labels = [label for label in runs[0] if label.endswith(INT64) and label != DENSE + INT64]
+    lines = ["", f"'{PER_PROCESS_PART}' with int64 indices on both sides (before "
+             "csr_index_dtype): the model's speed-up over the dense teacher, median over "
+             "processes (each process's in brackets):", ""]
+    for label in labels:
+        ratios = process_speed_ups(runs, label, PER_PROCESS_PART, reference=DENSE + INT64)
+        lines.append(f"- {label.removesuffix(INT64)}: {statistics.median(ratios):.2f}x ("
+                     + ", ".join(f"{r:.2f}x" for r in ratios) + ")")
+    return lines
 
 
 def speed_up(label, part, dense, parts, per_process):
@@ -218,9 +254,9 @@ def speed_up(label, part, dense, parts, per_process):
     return statistics.median(process_speed_ups(per_process, label, part))
 
 
-def process_speed_ups(per_process, label, part):
-    """Each process's dense time over ``label``'s for ``part``, in order."""
-    return [run["dense teacher"][part] / run[label][part] for run in per_process]
+def process_speed_ups(per_process, label, part, reference=DENSE):
+    """Each process's ``reference`` (dense) time over ``label``'s for ``part``, in order."""
+    return [run[reference][part] / run[label][part] for run in per_process]
 
 
 def median_of_medians(per_process):
