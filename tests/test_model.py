@@ -316,6 +316,37 @@ def test_propagate_matches_dense_matmul(tiny_gcn):
     torch.testing.assert_close(x.grad, x_dense.grad)
 
 
+@pytest.mark.parametrize("transform", ["none", "linear"])
+def test_scoring_path_without_autograd_equals_the_traced_path(
+    small_model_dict, make_config, make_data, transform
+):
+    """Without autograd, ``propagated`` reads the embedding weights and calls the sparse
+    product directly (``ego_embeddings``, ``propagate``); it computes the same to the bit."""
+    *_, model = _build(make_config, make_data, small_model_dict, layer_transform=transform)
+    _randomise_transforms(model)
+    width = model.embedding_size
+    model.set_channel_masks({EMBEDDING_GROUP: torch.linspace(0.1, 1.0, width)})
+    traced = [t.detach() for t in model.propagated()]
+    with torch.no_grad():
+        untraced = model.propagated()
+    for got, expected in zip(untraced, traced):
+        assert torch.equal(got, expected)
+
+
+def test_embeddings_are_called_while_autograd_records(tiny_gcn):
+    """torch-pruning traces only embeddings that are called: the autograd path calls both."""
+    *_, model = tiny_gcn
+    called = []
+    for table in (model.user_embedding, model.item_embedding):
+        table.register_forward_hook(lambda module, *_: called.append(module))
+    model.propagated()
+    assert called == [model.user_embedding, model.item_embedding]
+    called.clear()
+    with torch.no_grad():
+        model.propagated()
+    assert called == []
+
+
 # ------------------------------------------------------------------------------- training
 def _losses_under_adam(model, batch, steps=8):
     optimizer = torch.optim.Adam(model.parameters(), lr=0.05)

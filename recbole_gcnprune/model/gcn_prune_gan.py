@@ -160,7 +160,7 @@ class GCNPruneGAN(GeneralRecommender):
         """The mean of the layer outputs under the current masks, split into users and items,
         before any normalisation."""
         embedding_mask = self.channel_masks.get(EMBEDDING_GROUP)
-        x = torch.cat([self.user_embedding(self.user_ids), self.item_embedding(self.item_ids)])
+        x = self.ego_embeddings()
         if embedding_mask is not None:
             x = x * embedding_mask
         total = x
@@ -172,6 +172,14 @@ class GCNPruneGAN(GeneralRecommender):
             total = total + x
         final = total / (self.n_layers + 1)
         return torch.split(final, [self.n_users, self.n_items])
+
+    def ego_embeddings(self):
+        """Every user's then every item's embedding row. With autograd on, the tables are called
+        (``emb(ids)``), as torch-pruning's tracer needs to see them; without it (scoring) their
+        weights are read as they are: the same rows, without a gather of the whole table."""
+        if torch.is_grad_enabled():
+            return torch.cat([self.user_embedding(self.user_ids), self.item_embedding(self.item_ids)])
+        return torch.cat([self.user_embedding.weight, self.item_embedding.weight])
 
     def normalised(self, user_final, item_final):
         """What ``ranking_loss`` scores: ``propagated()``'s outputs as they are (bpr), or
