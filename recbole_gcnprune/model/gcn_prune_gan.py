@@ -178,7 +178,9 @@ class GCNPruneGAN(GeneralRecommender):
         (``emb(ids)``), as torch-pruning's tracer needs to see them; without it (scoring) their
         weights are read as they are: the same rows, without a gather of the whole table."""
         if torch.is_grad_enabled():
-            return torch.cat([self.user_embedding(self.user_ids), self.item_embedding(self.item_ids)])
+            return torch.cat(
+                [self.user_embedding(self.user_ids), self.item_embedding(self.item_ids)]
+            )
         return torch.cat([self.user_embedding.weight, self.item_embedding.weight])
 
     def normalised(self, user_final, item_final):

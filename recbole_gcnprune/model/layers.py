@@ -41,8 +41,8 @@ def dot_scores(user_e, padded_item_e, n_items):
 
 def propagate(adjacency, x):
     """One graph convolution ``A @ x`` with a symmetric normalised adjacency (CSR). Without
-    autograd (scoring) the sparse product is called directly: the autograd function's dispatch
-    is a fixed cost per call that weighs most on a narrow pruned model."""
+    autograd (scoring) the sparse product is called directly, without the autograd function's
+    dispatch (bench/RESULTS.md, "Scoring without autograd")."""
     if not torch.is_grad_enabled():
         return torch.sparse.mm(adjacency, x)
     return _SymmetricSpMM.apply(adjacency, x)
