@@ -38,7 +38,10 @@ def parse_args(argv):
     p.add_argument("--repeats", type=int, default=61)
     common.add_threads_flag(p)
     p.add_argument("--output", default=None)
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if "," in args.prune_ratios:
+        p.error(f"--prune-ratios takes one ratio here, got {args.prune_ratios}: pass e.g. 0.75")
+    return args
 
 
 def preludes(models, users, batch_size):
@@ -100,12 +103,11 @@ def main(argv=None):
     common.set_threads(args.threads)
     import torch
 
-    rows = scoring_breakdown.finished_rows(args)
+    (ratio, row), = scoring_breakdown.finished_rows(args).items()
     config, dataset, train, test = scoring_breakdown.load_split(args)
-    loaded = scoring_breakdown.load_models(args, rows, config, train)
-    label = next(name for name in loaded if name.startswith(args.criterion + " ")
-                 and not name.endswith(scoring_breakdown.INT64))
-    models = (loaded[scoring_breakdown.DENSE], loaded[label])
+    label = scoring_breakdown.pruned_label(args.criterion, ratio)
+    models = (scoring_breakdown.load_model(config, train, row["teacher_file"]),
+              scoring_breakdown.load_model(config, train, row["checkpoint"]))
     users = torch.arange(1, dataset.user_num)
     medians = measure(models, users, test.step, args.repeats)
     table = render(args, command, label, medians)

@@ -162,21 +162,28 @@ def load_split(args):
     return config, dataset, train, test
 
 
-def load_models(args, rows, config, train):
-    """``{label: model}``: the dense teacher, then each finished pruned row of the work dir."""
+def load_model(config, train, path):
+    """A model built for ``config`` with the checkpoint at ``path`` loaded into it."""
     from recbole_gcnprune.pruning.checkpoint import load_into, read_checkpoint
     from recbole_gcnprune.quick_start import build_model_and_trainer
 
-    def model_from(path):
-        model, _ = build_model_and_trainer(config, train)
-        return load_into(model, read_checkpoint(path))
+    model, _ = build_model_and_trainer(config, train)
+    return load_into(model, read_checkpoint(path))
 
-    dense = model_from(next(iter(rows.values()))["teacher_file"])
+
+def pruned_label(criterion, ratio):
+    """``gan 25%``: the criterion and the share of channels kept."""
+    return f"{criterion} {round(100 * (1 - ratio))}%"
+
+
+def load_models(args, rows, config, train):
+    """``{label: model}``: the dense teacher, then each finished pruned row of the work dir."""
+    dense = load_model(config, train, next(iter(rows.values()))["teacher_file"])
     models = {DENSE: dense, "dense, unaligned scoring": UnalignedScoring(dense),
               DENSE + INT64: with_int64_indices(dense)}
     for ratio, row in rows.items():
-        label = f"{args.criterion} {round(100 * (1 - ratio))}%"
-        models[label] = model_from(row["checkpoint"])
+        label = pruned_label(args.criterion, ratio)
+        models[label] = load_model(config, train, row["checkpoint"])
         models[label + INT64] = with_int64_indices(models[label])
     return models
 
