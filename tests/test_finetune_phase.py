@@ -183,3 +183,17 @@ def test_without_validation_fine_tuning_is_not_validated_either(make_config, mak
     _, _, _, trainer = build(make_config, make_data, {
         **prune_dict, "eval_step": 0, "stopping_step": 5, "finetune_eval_step": 1})
     assert trainer._finetune_schedule() == (0, 5)
+
+
+@pytest.mark.parametrize("reproducibility", [True, False])
+def test_teacher_and_fine_tuning_train_under_deterministic_algorithms_when_reproducible(
+        make_config, make_data, prune_dict, monkeypatch, reproducibility):
+    # with 2 CPU threads, two fine-tunings of one pruned model end apart otherwise
+    # (bench/finetune_determinism.py)
+    _, loaders, _, trainer = build(make_config, make_data, {
+        **prune_dict, "prune_criterion": "magnitude", "reproducibility": reproducibility})
+    seen = fit_recording(trainer, loaders, monkeypatch, "_train_epoch",
+                         lambda: (torch.are_deterministic_algorithms_enabled(),))
+    assert {phase for phase, _ in seen} == {"teacher-training.pth", "finetune.pth"}
+    assert {enabled for _, enabled in seen} == {reproducibility}
+    assert not torch.are_deterministic_algorithms_enabled()  # the previous setting is back

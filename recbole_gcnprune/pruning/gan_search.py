@@ -23,13 +23,13 @@ commute with its propagation (no layer transforms), the teacher's propagated emb
 masks: each step scores a batch instead of propagating the graph.
 """
 
-from contextlib import contextmanager
 from dataclasses import dataclass
 from logging import getLogger
 
 import torch
 import torch.nn.functional as F
 
+from recbole_gcnprune.determinism import deterministic_algorithms
 from recbole_gcnprune.model.gcn_prune_gan import EMBEDDING_GROUP
 from recbole_gcnprune.pruning.discriminator import (
     ProfileDiscriminator,
@@ -72,27 +72,6 @@ class SearchSettings:
         if self.adv_profile not in ADV_PROFILES:
             raise ValueError(f"adv_profile={self.adv_profile!r}: must be one of "
                              f"{', '.join(ADV_PROFILES)}")
-
-
-@contextmanager
-def deterministic_algorithms(enabled):
-    """``torch.use_deterministic_algorithms`` inside the block when ``enabled`` (warning, not
-    failing, where an op has no deterministic kernel), the previous setting after it.
-
-    The search needs it on a multi-threaded CPU: two runs of its first epoch from the same
-    state part within its first 5 of 47 steps with 2 threads (Book-Crossing bench5), and the
-    adversarial training amplifies the rounding into other channels and models; with it, or
-    with 1 thread, they agree bit for bit (``bench/search_determinism.py``)."""
-    if not enabled:
-        yield
-        return
-    previous = torch.are_deterministic_algorithms_enabled()
-    previous_warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
-    torch.use_deterministic_algorithms(True, warn_only=not previous or previous_warn_only)
-    try:
-        yield
-    finally:
-        torch.use_deterministic_algorithms(previous, warn_only=previous_warn_only)
 
 
 class AdversarialMaskSearch:

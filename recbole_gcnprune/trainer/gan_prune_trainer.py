@@ -18,6 +18,7 @@ from recbole.trainer import Trainer
 from recbole.utils import init_seed, set_color
 
 from recbole_gcnprune.atomic import atomic_torch_save, atomic_write_json
+from recbole_gcnprune.determinism import deterministic_algorithms
 from recbole_gcnprune.errors import ConfigError
 from recbole_gcnprune.model.gcn_prune_gan import EMBEDDING_GROUP
 from recbole_gcnprune.pruning.checkpoint import load_into, read_checkpoint
@@ -116,6 +117,14 @@ class GANPruneTrainer(PhaseResume, Trainer):
     # ----------------------------------------------------------------------------- pipeline
     def fit(self, train_data, valid_data=None, verbose=True, saved=True, show_progress=False,
             callback_fn=None):
+        """Every phase, under ``reproducibility``, with torch's deterministic kernels: RecBole
+        seeds the random streams, but with 2 CPU threads the same fine-tuning still ends in
+        different models (``bench/finetune_determinism.py``)."""
+        with deterministic_algorithms(self.config["reproducibility"]):
+            return self._fit_phases(train_data, valid_data, verbose, saved, show_progress,
+                                    callback_fn)
+
+    def _fit_phases(self, train_data, valid_data, verbose, saved, show_progress, callback_fn):
         if self.criterion == "none":
             return self._dense_only(train_data, valid_data, verbose, show_progress)
         os.makedirs(self.run_dir, exist_ok=True)
