@@ -6,8 +6,10 @@ every training phase when the config's ``reproducibility`` is), at torch's threa
 
 Reports the first training step whose loss differs between the two runs of a mode, whether the
 final weights are equal bit for bit (and their largest difference), each run's validation score,
-and the epoch's wall time in each mode (the modes interleaved, median over every epoch), with
-that of a dense (teacher) training epoch, which the mode slows too. The teacher is the one ``prune_compare.py`` cached for these settings; run it first.
+and the epoch's wall time in each mode, with that of a dense (teacher) training epoch, which the
+mode slows too (after one untimed epoch per mode; the modes alternate which goes first each
+round; medians). The start is built under the config's ``reproducibility``, as the pipeline
+builds it. The teacher is the one ``prune_compare.py`` cached for these settings; run it first.
 
     python bench/finetune_determinism.py --dataset book-crossing \\
         --config-files properties/variants/book-crossing-recommended.yaml \\
@@ -24,6 +26,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench import common
+from recbole_gcnprune.determinism import deterministic_algorithms
 
 
 def parse_args(argv):
@@ -33,6 +36,7 @@ def parse_args(argv):
     p.add_argument("--criterion", default="magnitude",
                    help="selection of the pruned start (default magnitude: no search to run)")
     p.add_argument("--epochs", type=int, default=3, help="fine-tuning epochs per run")
+    p.add_argument("--dense-rounds", type=int, default=3, help="timed dense epochs per mode")
     p.add_argument("--output", default=None)
     return p.parse_args(argv)
 
@@ -40,14 +44,13 @@ def parse_args(argv):
 def pruned_start(trainer, train, valid, run_dir):
     """Select and prune as the pipeline does (its files under ``run_dir``); the pruned state."""
     trainer.run_dir = run_dir
-    trainer._prune(trainer._select(train, valid, False, False))
+    with deterministic_algorithms(trainer.config["reproducibility"]):
+        trainer._prune(trainer._select(train, valid, False, False))
     return {k: v.clone() for k, v in trainer.model.state_dict().items()}
 
 
 def dense_epoch_seconds(trainer, train, valid, deterministic):
     """Wall time of one training epoch of the dense teacher, from its cached weights."""
-    from recbole_gcnprune.determinism import deterministic_algorithms
-
     trainer._teacher(train, valid, False, False)
     trainer._reset_training_state(trainer.saved_model_file)
     with deterministic_algorithms(deterministic):
@@ -56,16 +59,11 @@ def dense_epoch_seconds(trainer, train, valid, deterministic):
         return time.perf_counter() - begin
 
 
-def finetune_run(trainer, train, valid, start, epochs, deterministic, run_dir):
+def finetune_run(trainer, train, valid, start, epochs, deterministic):
     """``(per-step losses, final state, validation score, epoch seconds)`` of ``epochs``
     fine-tuning epochs from ``start``, seeded and set up as ``GANPruneTrainer._finetune``."""
-    from recbole_gcnprune.determinism import deterministic_algorithms
-
     trainer.model.load_state_dict(start)
-    trainer._seed_phase(train, "finetune")
-    trainer._reset_training_state(os.path.join(run_dir, "finetune.pth"),
-                                  trainer.finetune_learning_rate)
-    trainer.distillation = trainer._finetune_distillation() if trainer._distills() else None
+    trainer._start_finetune(train)
     loss_of = (trainer._distilled_loss if trainer.distillation is not None
                else trainer.model.calculate_loss)
     losses, seconds = [], []
@@ -81,6 +79,7 @@ def finetune_run(trainer, train, valid, start, epochs, deterministic, run_dir):
             trainer._train_epoch(train, epoch, loss_func=recorded_loss)
             seconds.append(time.perf_counter() - begin)
         score, _ = trainer._valid_epoch(valid)
+    trainer.distillation = None
     state = {k: v.clone() for k, v in trainer.model.state_dict().items()}
     return losses, state, float(score), seconds
 
@@ -93,21 +92,29 @@ def compare(first, second):
     return step, max(gaps) == 0.0, max(gaps)
 
 
+def alternating(round_):
+    """The two modes, off first in even rounds and on first in odd ones."""
+    return (False, True) if round_ % 2 == 0 else (True, False)
+
+
 def main(argv=None):
     args, command = common.parse_own_args(parse_args, __file__, argv)
     common.set_threads(args.threads)
 
     (train, valid, _test), _, trainer = common.cached_teacher_run(args, args.criterion)
-    runs, dense = {False: [], True: []}, {False: [], True: []}
-    for _ in range(2):
-        for deterministic, seconds in dense.items():
-            seconds.append(dense_epoch_seconds(trainer, train, valid, deterministic))
+    dense = {False: [], True: []}
+    for round_ in range(args.dense_rounds + 1):  # round 0: untimed warm-up
+        for deterministic in alternating(round_):
+            seconds = dense_epoch_seconds(trainer, train, valid, deterministic)
+            if round_:
+                dense[deterministic].append(seconds)
+    runs = {False: [], True: []}
     with tempfile.TemporaryDirectory() as run_dir:
         start = pruned_start(trainer, train, valid, run_dir)
-        for _ in range(2):
-            for deterministic, results in runs.items():
-                results.append(finetune_run(trainer, train, valid, start, args.epochs,
-                                            deterministic, run_dir))
+        for round_ in range(2):
+            for deterministic in alternating(round_):
+                runs[deterministic].append(
+                    finetune_run(trainer, train, valid, start, args.epochs, deterministic))
     lines = [f"# Reproducibility of the fine-tuning, {args.dataset}", "",
              f"Command: `{command}`  ", f"Date: {common.now()}  ",
              f"Host: {common.host(threads_set=args.threads)}  ",

@@ -13,8 +13,8 @@ def deterministic_algorithms(enabled):
     RecBole's ``reproducibility`` seeds every stream but leaves torch's kernels free to sum in
     any order. With 2 CPU threads, two runs of the same gan search epoch from the same state
     part within its first 5 of 47 steps (Book-Crossing bench5), and two fine-tunings of the same
-    pruned model end 0.0006 NDCG@20 apart (the flagship table); with it, or with 1 thread, they
-    agree bit for bit (``bench/search_determinism.py``, ``bench/finetune_determinism.py``)."""
+    pruned start part at step 24 (the flagship table); with it they agree bit for bit
+    (``bench/search_determinism.py``, ``bench/finetune_determinism.py``)."""
     if not enabled:
         yield
         return

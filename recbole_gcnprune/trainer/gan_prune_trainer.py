@@ -256,10 +256,7 @@ class GANPruneTrainer(PhaseResume, Trainer):
 
     def _finetune(self, train_data, valid_data, verbose, saved, show_progress, callback_fn):
         """Phase 4: RecBole's fit on the pruned model, with a fresh optimiser and early stopping."""
-        self._seed_phase(train_data, "finetune")
-        self._reset_training_state(os.path.join(self.run_dir, "finetune.pth"),
-                                   self.finetune_learning_rate)
-        self.distillation = self._finetune_distillation() if self._distills() else None
+        self._start_finetune(train_data)
         start = time()
         schedule = self.eval_step, self.stopping_step
         self.eval_step, self.stopping_step = self._finetune_schedule()
@@ -277,6 +274,13 @@ class GANPruneTrainer(PhaseResume, Trainer):
                           {"best_valid_score": float(result[0]),
                            "best_valid_result": plain_metrics(result[1])})
         return result
+
+    def _start_finetune(self, train_data):
+        """The fine-tuning's seeding, fresh optimiser (at its own rate) and distillation."""
+        self._seed_phase(train_data, "finetune")
+        self._reset_training_state(os.path.join(self.run_dir, "finetune.pth"),
+                                   self.finetune_learning_rate)
+        self.distillation = self._finetune_distillation() if self._distills() else None
 
     def _finetune_schedule(self):
         """(eval_step, stopping_step) of fine-tuning: validation every ``finetune_eval_step``
