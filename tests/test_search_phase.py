@@ -117,6 +117,25 @@ def test_the_search_runs_under_deterministic_algorithms_when_reproducible(
     assert not torch.are_deterministic_algorithms_enabled()  # the previous setting is back
 
 
+def test_a_search_run_on_its_own_is_deterministic_when_its_settings_say_so(
+        make_config, make_data, prune_dict, monkeypatch):
+    # the benches run the search outside the trainer's fit, which wraps every phase
+    import dataclasses
+
+    from recbole_gcnprune.pruning import gan_search
+
+    _, loaders, model, trainer = build(make_config, make_data, prune_dict)
+    trainer._teacher(loaders[0], loaders[1], verbose=False, show_progress=False)
+    seen, step = [], gan_search.AdversarialMaskSearch._step
+    monkeypatch.setattr(gan_search.AdversarialMaskSearch, "_step", lambda self, *a: seen.append(
+        torch.are_deterministic_algorithms_enabled()) or step(self, *a))
+    settings = dataclasses.replace(trainer.search_settings, deterministic=True)
+    gan_search.AdversarialMaskSearch(model, trainer.teacher_embeddings, settings).run(
+        [next(iter(loaders[0]))] * 2)
+    assert seen == [True, True]
+    assert not torch.are_deterministic_algorithms_enabled()
+
+
 def test_panel_discriminator_sees_the_same_items_in_the_same_order(make_config, make_data,
                                                                     prune_dict, monkeypatch):
     from recbole_gcnprune.pruning import gan_search
