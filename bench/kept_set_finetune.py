@@ -3,8 +3,9 @@
 A diagnostic, not a criterion: it runs the ``magnitude`` pipeline (rotation, shrink-and-perturb,
 distilled fine-tuning, test) with the importance replaced by the given rotated channel indices,
 so two sets differ only in the channels they start from. The teacher ``prune_compare.py``
-cached is copied into ``--work-dir`` (one folder per set), so nothing there is overwritten or
-reused by mistake.
+cached is copied into ``--work-dir`` (one folder per set), so nothing there is overwritten. A set
+run again in the same ``--work-dir`` returns its finished run (the pipeline's resume); rerun it
+in a new ``--work-dir``.
 
     python bench/kept_set_finetune.py --dataset book-crossing \\
         --config-files properties/variants/book-crossing-recommended.yaml \\
@@ -45,9 +46,10 @@ class FixedImportance:
     def __call__(self, model, groups):
         import torch
 
+        from recbole_gcnprune.model.gcn_prune_gan import EMBEDDING_GROUP
+
         scores = {g.name: torch.zeros(g.width) for g in groups}
-        for name, score in scores.items():
-            score[self.kept] = 1.0
+        scores[EMBEDDING_GROUP][self.kept] = 1.0
         return scores
 
 
@@ -60,10 +62,14 @@ def run_set(args, kept, label):
     saved = os.path.join(args.work_dir, label, "saved")
     shutil.copytree(os.path.join(args.checkpoint_dir, TEACHERS), os.path.join(saved, TEACHERS),
                     dirs_exist_ok=True)
-    GANPruneTrainer._importance = lambda self, train, valid: FixedImportance(kept)
     config = {"seed": args.seed, "split_seed": args.split_seed, "prune_ratio": args.prune_ratio,
               "prune_criterion": "magnitude", "checkpoint_dir": saved, **overrides(args)}
-    return run_recbole_prune("GCNPruneGAN", args.dataset, args.config_files, config)
+    importance = GANPruneTrainer._importance
+    GANPruneTrainer._importance = lambda self, train, valid: FixedImportance(kept)
+    try:
+        return run_recbole_prune("GCNPruneGAN", args.dataset, args.config_files, config)
+    finally:
+        GANPruneTrainer._importance = importance
 
 
 def main(argv=None):
