@@ -1,7 +1,7 @@
 """What every bench script shares: the header of its result table, its flags kept from RecBole,
 atomic writes of its results, and the Linux memory readings.
 
-* header pieces: :func:`command_line`, :func:`now`, :func:`host`, :func:`load_avg`,
+* header pieces: :func:`command_line`, :func:`now`, :func:`host`, :func:`cpu`, :func:`load_avg`,
   :func:`versions` (``software_versions()`` plus this package's version at the git commit) and
   :func:`versions_text`; each script lays them out in its own table;
 * :func:`parse_own_args`: parse the script's flags, then take them off ``sys.argv``, because
@@ -77,7 +77,8 @@ def now():
 
 
 def host(device="cpu", threads_set=None):
-    """``vm (x86_64), os.cpu_count()=2, torch threads=1 (set by --threads), device=cpu``.
+    """``vm (x86_64), AMD EPYC, torch CPU capability AVX512, os.cpu_count()=2, torch threads=1
+    (set by --threads), device=cpu``.
 
     ``threads_set``: whether the script's ``--threads`` set torch's thread count; None (a script
     without the flag) leaves the note out."""
@@ -85,8 +86,24 @@ def host(device="cpu", threads_set=None):
 
     note = ("" if threads_set is None else
             " (set by --threads)" if threads_set else " (default, not set)")
-    return (f"{platform.node()} ({platform.machine()}), os.cpu_count()={os.cpu_count()}, "
-            f"torch threads={torch.get_num_threads()}{note}, device={device}")
+    return (f"{platform.node()} ({platform.machine()}), {cpu()}, "
+            f"os.cpu_count()={os.cpu_count()}, torch threads={torch.get_num_threads()}{note}, "
+            f"device={device}")
+
+
+def cpu():
+    """``AMD EPYC, torch CPU capability AVX512``: the processor's model name and the instruction
+    set torch's kernels chose. Deterministic algorithms make a run repeat bit for bit on one
+    machine, not across these: two CPUs' kernels may round differently."""
+    import torch
+
+    name = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            name = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"{name}, torch CPU capability {torch.backends.cpu.get_cpu_capability()}"
 
 
 def load_avg():

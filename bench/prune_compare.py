@@ -104,7 +104,7 @@ def run_row(args, seed, ratio, criterion):
            "finetune_seconds": report.get("finetune_seconds"),
            "teacher_train_seconds": report.get("teacher", {}).get("train_seconds"),
            "checkpoint": os.path.join(report["run_dir"], "finetune.pth"),
-           "teacher_file": report.get("teacher_file")}
+           "teacher_file": report.get("teacher_file"), "cpu": common.cpu()}
     common.write_json(path, row)
     return row
 
@@ -266,10 +266,16 @@ def speed_cells(ms, dense_ms):
     return f"{ms:.1f} | {dense_ms / ms:.2f}x" if ms and dense_ms else "- | -"
 
 
+def row_cpus(rows):
+    """The CPUs the rows were computed on (``unrecorded`` for rows from before they were)."""
+    return "; ".join(sorted({r.get("cpu", "unrecorded") for r in rows})) or "none"
+
+
 def render(args, dense_rows, rows, speed, command):
     lines = [f"# Pruning criteria on {args.dataset}", "",
              f"Command: `{command}`  ", f"Date: {time.strftime('%Y-%m-%d %H:%M')}  ",
-             f"Host: {platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}  ",
+             f"Host: {platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}; "
+             f"rows computed on: {row_cpus(rows)}  ",
              f"Seeds: {args.seeds}; split seed: {args.split_seed}; "
              f"overrides: {overrides(args) or 'none'}; config files: {args.config_files or 'none'}",
              "", "| model | kept | seeds | params | " + " | ".join(METRICS) +
