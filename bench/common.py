@@ -100,7 +100,8 @@ def cpu():
     name = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as f:
-            name = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+            name = next(line.split(":", 1)[1].strip() for line in f
+                        if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
     return f"{name}, torch CPU capability {torch.backends.cpu.get_cpu_capability()}"

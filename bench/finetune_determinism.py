@@ -63,17 +63,16 @@ def finetune_run(trainer, train, valid, start, epochs, deterministic):
     """``(per-step losses, final state, validation score, epoch seconds)`` of ``epochs``
     fine-tuning epochs from ``start``, seeded and set up as ``GANPruneTrainer._finetune``."""
     trainer.model.load_state_dict(start)
-    trainer._start_finetune(train)
-    loss_of = (trainer._distilled_loss if trainer.distillation is not None
-               else trainer.model.calculate_loss)
     losses, seconds = [], []
 
     def recorded_loss(interaction):
-        loss = loss_of(interaction)
+        loss = (trainer._distilled_loss if trainer.distillation is not None
+                else trainer.model.calculate_loss)(interaction)
         losses.append(loss.item())
         return loss
 
-    with deterministic_algorithms(deterministic):
+    with deterministic_algorithms(deterministic):  # as fit runs the phase: its set-up included
+        trainer._start_finetune(train)
         for epoch in range(epochs):
             begin = time.perf_counter()
             trainer._train_epoch(train, epoch, loss_func=recorded_loss)

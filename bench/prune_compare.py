@@ -267,7 +267,8 @@ def speed_cells(ms, dense_ms):
 
 
 def row_cpus(rows):
-    """The CPUs the rows were computed on (``unrecorded`` for rows from before they were)."""
+    """The CPUs the pruned rows were computed on (``unrecorded`` for rows from before they were).
+    A row's CPU is where its pipeline ran; a teacher it found cached may have trained elsewhere."""
     return "; ".join(sorted({r.get("cpu", "unrecorded") for r in rows})) or "none"
 
 

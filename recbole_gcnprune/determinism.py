@@ -1,4 +1,4 @@
-"""Bit-reproducible training on a multi-threaded CPU."""
+"""Bit-reproducible training on one machine with a multi-threaded CPU."""
 
 from contextlib import contextmanager
 
@@ -13,8 +13,9 @@ def deterministic_algorithms(enabled):
     RecBole's ``reproducibility`` seeds every stream but leaves torch's kernels free to sum in
     any order. With 2 CPU threads, two runs of the same gan search epoch from the same state
     part within its first 5 of 47 steps (Book-Crossing bench5), and two fine-tunings of the same
-    pruned start part at step 24 (the flagship table); with it they agree bit for bit
-    (``bench/search_determinism.py``, ``bench/finetune_determinism.py``)."""
+    pruned start part within a few dozen steps (the flagship table); with it they agree bit for
+    bit (``bench/search_determinism.py``, ``bench/finetune_determinism.py``). On another CPU
+    the kernels may round differently: the same run need not give the same figures there."""
     if not enabled:
         yield
         return
