@@ -140,6 +140,19 @@ def test_a_resumed_selection_reports_its_rotation(make_config, make_data, prune_
     assert again.report["rotation"] == trainer.report["rotation"]
 
 
+def test_a_run_resumed_after_its_search_reports_the_search(make_config, make_data, prune_dict):
+    # a run killed after the selection, before its report: the search's history is not lost
+    _, loaders, _, trainer = build(make_config, make_data, prune_dict)
+    trainer.fit(loaders[0], loaders[1], saved=True)
+    assert trainer.report["search_history"]
+    for name in ("finetune.json", "finetune.pth", "report.json"):
+        os.remove(os.path.join(trainer.run_dir, name))
+    _, loaders, _, again = build(make_config, make_data, prune_dict)
+    again.fit(loaders[0], loaders[1], saved=True)
+    for key in ("search_history", "selection_seconds"):
+        assert again.report[key] == trainer.report[key]
+
+
 def test_no_rotation_when_switched_off_or_trained_from_scratch(make_config, make_data, prune_dict,
                                                               monkeypatch):
     monkeypatch.setattr(GANPruneTrainer, "_finetune", lambda self, *a: (0.0, {}))

@@ -239,7 +239,8 @@ class GANPruneTrainer(PhaseResume, Trainer):
         self.report["kept"] = self.pruning["widths"]
         self.logger.info(set_color("pruned", "green") + f": widths {self.pruning['widths']}")
         atomic_torch_save(
-            {"state_dict": self.model.state_dict(), "pruning": self.pruning},
+            {"state_dict": self.model.state_dict(), "pruning": self.pruning,
+             "selection_report": self._selection_report()},
             os.path.join(self.run_dir, "selection.pth"),
         )
 

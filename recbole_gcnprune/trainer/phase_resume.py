@@ -13,6 +13,8 @@ from recbole.utils import set_color
 
 from recbole_gcnprune.pruning.checkpoint import load_into, read_checkpoint
 
+SELECTION_FACTS = ("selection_seconds", "search_history", "search_best_epoch")
+
 
 class PhaseResume:
     """Mixin of ``GANPruneTrainer``: needs ``run_dir``, ``model``, ``device``, ``report`` and
@@ -21,9 +23,17 @@ class PhaseResume:
     def _selection_finished(self):
         return os.path.isfile(os.path.join(self.run_dir, "selection.pth"))
 
+    def _selection_report(self):
+        """What the selection recorded (its time, the search's history), saved with its
+        checkpoint so that a run resumed after it still reports them (as plain JSON values: the
+        checkpoint loads with ``weights_only=True``)."""
+        facts = {k: self.report[k] for k in SELECTION_FACTS if k in self.report}
+        return json.loads(json.dumps(facts, default=float))
+
     def _resume_selection(self):
         path = os.path.join(self.run_dir, "selection.pth")
         self._load_pruned(path)
+        self.report.update(read_checkpoint(path).get("selection_report", {}))
         self.logger.info(set_color("resumed pruned model", "green") + f": {path}")
 
     def _load_pruned(self, path):
