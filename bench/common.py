@@ -13,6 +13,7 @@ atomic writes of its results, and the Linux memory readings.
   script leaves the old file or none, never a partial one;
 * :func:`proc_status_bytes` / :func:`reset_peak_rss`: RSS and its peak (VmHWM) from ``/proc``;
 * :func:`interleaved_full_sort_ms`: full-sort time of several models measured side by side;
+* :func:`largest_weight_difference`: how far apart two runs' weights ended;
 * :func:`cpu_row_config`: a leaderboard row's config, on the CPU;
 * :func:`cached_teacher_run`: the model and trainer of one run whose teacher is cached.
 
@@ -105,6 +106,12 @@ def cpu():
     except (OSError, StopIteration):
         pass
     return f"{name}, torch CPU capability {torch.backends.cpu.get_cpu_capability()}"
+
+
+def largest_weight_difference(state, reference):
+    """The largest absolute difference between two state dicts' floating-point tensors."""
+    return max((state[k] - reference[k]).abs().max().item() for k in state
+               if state[k].is_floating_point())
 
 
 def load_avg():

@@ -66,13 +66,14 @@ def finetune_run(trainer, train, valid, start, epochs, deterministic):
     losses, seconds = [], []
 
     def recorded_loss(interaction):
-        loss = (trainer._distilled_loss if trainer.distillation is not None
-                else trainer.model.calculate_loss)(interaction)
+        loss = loss_of(interaction)
         losses.append(loss.item())
         return loss
 
     with deterministic_algorithms(deterministic):  # as fit runs the phase: its set-up included
         trainer._start_finetune(train)
+        loss_of = (trainer._distilled_loss if trainer.distillation is not None
+                   else trainer.model.calculate_loss)
         for epoch in range(epochs):
             begin = time.perf_counter()
             trainer._train_epoch(train, epoch, loss_func=recorded_loss)
@@ -86,9 +87,8 @@ def finetune_run(trainer, train, valid, start, epochs, deterministic):
 def compare(first, second):
     """``(first differing step or None, weights equal, largest weight difference)``."""
     step = next((i for i, (a, b) in enumerate(zip(first[0], second[0])) if a != b), None)
-    gaps = [(first[1][k] - second[1][k]).abs().max().item() for k in first[1]
-            if first[1][k].is_floating_point()]
-    return step, max(gaps) == 0.0, max(gaps)
+    gap = common.largest_weight_difference(first[1], second[1])
+    return step, gap == 0.0, gap
 
 
 def alternating(round_):

@@ -27,7 +27,7 @@ def parse_args(argv):
     p.add_argument("--epochs", type=int, default=2, help="teacher epochs per process")
     p.add_argument("--processes", type=int, default=3, help="fresh processes per mode")
     p.add_argument("--output", default=None)
-    p.add_argument("--child", default=None, help=argparse.SUPPRESS)  # internal: 'on'/'off'
+    p.add_argument("--child", default=None, help=argparse.SUPPRESS)  # internal: 'on|off:state file'
     return p.parse_args(argv)
 
 
@@ -67,11 +67,6 @@ def fingerprint(state):
     return digest.hexdigest()[:16]
 
 
-def largest_difference(state, reference):
-    return max((state[k] - reference[k]).abs().max().item() for k in state
-               if state[k].is_floating_point())
-
-
 def mode_rows(argv, mode, processes, folder):
     """Table rows of one mode: process, PYTHONHASHSEED, fingerprint, difference from the first."""
     import torch
@@ -79,7 +74,7 @@ def mode_rows(argv, mode, processes, folder):
     states = [torch.load(run_child(argv, mode, i, folder), weights_only=True)
               for i in range(processes)]
     return [f"| {mode} | {i + 1} | {i + 1} | `{fingerprint(s)}` | "
-            f"{largest_difference(s, states[0]):.3g} |" for i, s in enumerate(states)]
+            f"{common.largest_weight_difference(s, states[0]):.3g} |" for i, s in enumerate(states)]
 
 
 def main(argv=None):

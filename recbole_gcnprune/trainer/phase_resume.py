@@ -32,18 +32,19 @@ class PhaseResume:
 
     def _resume_selection(self):
         path = os.path.join(self.run_dir, "selection.pth")
-        self._load_pruned(path)
-        self.report.update(read_checkpoint(path).get("selection_report", {}))
+        self.report.update(self._load_pruned(path).get("selection_report", {}))
         self.logger.info(set_color("resumed pruned model", "green") + f": {path}")
 
     def _load_pruned(self, path):
-        """Shrink the model to a checkpoint of this run and load it, with its pruning metadata."""
+        """Shrink the model to a checkpoint of this run and load it, with its pruning metadata;
+        the checkpoint read."""
         checkpoint = read_checkpoint(path, self.device)
         load_into(self.model, checkpoint)
         self.pruning = checkpoint["pruning"]
         self.report["kept"] = self.pruning["widths"]
         if self.pruning.get("rotation"):
             self.report["rotation"] = self.pruning["rotation"]
+        return checkpoint
 
     def _resume_finetune(self):
         summary = os.path.join(self.run_dir, "finetune.json")
