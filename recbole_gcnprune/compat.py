@@ -55,6 +55,14 @@ def plain_config(config):
     return plain
 
 
+def loadable_other_parameter(model):
+    """``model.other_parameter()`` without the values ``weights_only`` loading refuses (scipy and
+    numpy matrices of ItemKNN/EASE/SLIMElastic, modules of FDSA/DIN/DIEN): those are rebuilt from
+    the dataset by the model's ``__init__`` or saved in ``state_dict`` already."""
+    return {key: value for key, value in model.other_parameter().items()
+            if value is None or isinstance(value, (torch.Tensor, bool, int, float))}
+
+
 def checkpoint_state(trainer, epoch):
     """RecBole's checkpoint keys, holding only tensors and plain values."""
     return {
@@ -63,7 +71,7 @@ def checkpoint_state(trainer, epoch):
         "cur_step": int(trainer.cur_step),
         "best_valid_score": float(trainer.best_valid_score),
         "state_dict": trainer.model.state_dict(),
-        "other_parameter": trainer.model.other_parameter(),
+        "other_parameter": loadable_other_parameter(trainer.model),
         "optimizer": trainer.optimizer.state_dict(),
         # plain metadata a trainer subclass adds (e.g. the pruned widths and kept indices)
         **getattr(trainer, "checkpoint_metadata", {}),

@@ -12,7 +12,7 @@ def build(make_config, make_data, config_dict):
     config = make_config("GCNPruneGAN", config_dict)
     _, loaders = make_data(config)
     init_seed(config["seed"], config["reproducibility"])
-    model = GCNPruneGAN(config, loaders[0]._dataset)
+    model = GCNPruneGAN(config, loaders[0]._dataset).to(config["device"])
     return config, loaders, model, GANPruneTrainer(config, model)
 
 

@@ -101,6 +101,26 @@ def test_recbole_checkpoint_fails_under_weights_only(
         trainer.evaluate(test, load_best_model=True, show_progress=False)
 
 
+@pytest.mark.parametrize("model_name", ["ItemKNN", "EASE"])
+def test_checkpoint_of_a_model_holding_scipy_matrices_reloads(tiny_config_dict, make_config,
+                                                              make_data, model_name):
+    """ItemKNN's and EASE's ``other_parameter()`` hold scipy/numpy matrices, which a
+    ``weights_only`` load refuses; the shim leaves them out (``__init__`` rebuilds them)."""
+    config = make_config(model_name, tiny_config_dict)
+    _, (train, valid, test) = make_data(config)
+    model = get_model(model_name)(config, train._dataset)
+    assert not all(isinstance(v, torch.Tensor) for v in model.other_parameter().values())
+    with pytest.raises(pickle.UnpicklingError, match="Weights only load failed"):
+        path = os.path.join(str(tiny_config_dict["checkpoint_dir"]), "other.pth")
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        torch.save({"other_parameter": model.other_parameter()}, path)
+        torch.load(path, weights_only=True)
+    trainer = get_trainer(config["MODEL_TYPE"], model_name)(config, model)
+    trainer.fit(train, valid, saved=True, show_progress=False)
+    before = trainer.evaluate(test, load_best_model=False, show_progress=False)
+    assert trainer.evaluate(test, load_best_model=True, show_progress=False) == before
+
+
 def test_compat_apply_is_idempotent(recbole_save_checkpoint, monkeypatch):
     monkeypatch.setattr(Trainer, "_save_checkpoint", recbole_save_checkpoint)
     monkeypatch.setattr(compat, "_APPLIED", False)

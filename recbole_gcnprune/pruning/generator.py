@@ -77,8 +77,9 @@ class MaskGenerator(nn.Module):
 
 
 def gumbel_sigmoid(logits, tau, generator=None):
-    """A relaxed Bernoulli sample per logit (differentiable in ``logits``)."""
-    u = torch.rand(logits.shape, generator=generator, device=logits.device).clamp(1e-6, 1 - 1e-6)
+    """A relaxed Bernoulli sample per logit (differentiable in ``logits``). The noise is drawn
+    on the CPU, where ``generator`` lives, and moved to the logits' device."""
+    u = torch.rand(logits.shape, generator=generator).to(logits.device).clamp(1e-6, 1 - 1e-6)
     return torch.sigmoid((logits + torch.log(u) - torch.log1p(-u)) / tau)
 
 

@@ -185,7 +185,9 @@ class GANPruneTrainer(PhaseResume, Trainer):
             return RandomImportance(self.config["seed"])
         if self.criterion == "taylor":
             self.model.train()
-            return TaylorImportance(train_data, self.model.calculate_loss, self.taylor_batches)
+            return TaylorImportance(
+                train_data, lambda batch: self.model.calculate_loss(batch.to(self.device)),
+                self.taylor_batches)
         return KeepProbabilityImportance(self._gan_search(train_data, valid_data))
 
     def _gan_search(self, train_data, valid_data):
