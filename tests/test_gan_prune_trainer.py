@@ -112,6 +112,42 @@ def test_missing_teacher_checkpoint_is_a_one_line_config_error(make_config, make
         trainer.fit(loaders[0], loaders[1], saved=True)
 
 
+def _write(path, payload):
+    torch.save(payload, path)
+    return str(path)
+
+
+@pytest.mark.parametrize("payload, message", [
+    ({"state_dict": {"user_embedding.weight": torch.zeros(3, 3)}}, "does not fit this model"),
+    ({"meta": {}}, "has no 'state_dict' key"),
+    ({"user_embedding.weight": torch.zeros(3, 3)}, "has no 'state_dict' key"),
+    ({"state_dict": {}, "pruning": {"widths": {"embedding": 4}}}, "is a pruned model"),
+    (object(), "cannot be read with weights_only=True"),
+])
+def test_unusable_teacher_checkpoint_is_a_one_line_config_error(
+        make_config, make_data, prune_dict, tmp_path, payload, message):
+    from recbole_gcnprune.errors import ConfigError
+
+    path = _write(tmp_path / "teacher.pth", payload)
+    _, loaders, _, trainer = build(make_config, make_data,
+                                   {**prune_dict, "teacher_checkpoint": path})
+    with pytest.raises(ConfigError, match=message) as raised:
+        trainer.fit(loaders[0], loaders[1], saved=True)
+    assert "\n" not in str(raised.value)
+
+
+def test_teacher_checkpoint_without_metadata_serves_a_dense_run(
+        make_config, make_data, prune_dict, tmp_path):
+    _, loaders, _, dense = build(make_config, make_data, {**prune_dict, "prune_criterion": "none"})
+    expected = fit_and_test(dense, loaders)
+    state = read_checkpoint(dense.report["teacher_file"])["state_dict"]
+    path = _write(tmp_path / "recbole-style.pth", {"state_dict": state})  # no "meta"
+    _, loaders, _, again = build(make_config, make_data, {
+        **prune_dict, "prune_criterion": "none", "teacher_checkpoint": path})
+    assert fit_and_test(again, loaders) == expected
+    assert again.best_valid_score == dense.best_valid_score
+
+
 def test_magnitude_prunes_the_teacher_rotated_into_its_principal_basis(
         make_config, make_data, prune_dict, monkeypatch):
     from recbole_gcnprune.pruning.rotation import principal_basis

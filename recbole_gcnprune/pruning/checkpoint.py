@@ -1,9 +1,15 @@
 """Pruned checkpoints: a state dict plus plain metadata (kept widths and indices), loadable with
 ``torch.load(..., weights_only=True)`` into a model of the pruned shape."""
 
+import pickle
+
 import torch
 
+from recbole_gcnprune.errors import ConfigError
 from recbole_gcnprune.pruning.surgery import prune_to_widths
+
+TEACHER_HINT = ("pass a dense checkpoint of this model, e.g. one under "
+                "checkpoint_dir/gcnprune/teachers/")
 
 
 def read_checkpoint(path, device="cpu"):
@@ -19,3 +25,39 @@ def load_into(model, checkpoint):
     model.load_state_dict(checkpoint["state_dict"])
     model.drop_cached_embeddings()
     return model
+
+
+def read_teacher_checkpoint(path, model, device="cpu"):
+    """Read ``teacher_checkpoint`` for ``model``: a dense checkpoint of ours or RecBole's (key
+    ``state_dict``, shapes matching ``model``'s; optional ``meta``); anything else is a
+    one-line ``ConfigError``."""
+    try:
+        checkpoint = read_checkpoint(path, device)
+    except (pickle.UnpicklingError, RuntimeError, EOFError) as error:
+        first_line = (str(error).strip() or type(error).__name__).splitlines()[0]
+        raise ConfigError(f"teacher_checkpoint {path} cannot be read with weights_only=True "
+                          f"({first_line}): {TEACHER_HINT}") from None
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+        raise ConfigError(f"teacher_checkpoint {path} has no 'state_dict' key (a bare state dict"
+                          " can be saved as {'state_dict': model.state_dict()}): "
+                          f"{TEACHER_HINT}")
+    if checkpoint.get("pruning"):
+        raise ConfigError(f"teacher_checkpoint {path} is a pruned model (widths "
+                          f"{checkpoint['pruning']['widths']}), not a dense teacher: "
+                          f"{TEACHER_HINT}")
+    _check_shapes(path, checkpoint["state_dict"], model.state_dict())
+    return checkpoint
+
+
+def _check_shapes(path, state, expected):
+    """One-line ``ConfigError`` naming the first missing, extra or mis-shaped weight."""
+    missing, extra = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
+    if missing or extra:
+        raise ConfigError(f"teacher_checkpoint {path} does not fit this model (missing "
+                          f"{missing[:3]}, unexpected {extra[:3]}): {TEACHER_HINT}")
+    for name, tensor in expected.items():
+        if state[name].shape != tensor.shape:
+            raise ConfigError(
+                f"teacher_checkpoint {path} does not fit this model: {name} has shape "
+                f"{tuple(state[name].shape)}, the model {tuple(tensor.shape)} (same dataset, "
+                f"embedding_size, n_layers and transform settings?)")

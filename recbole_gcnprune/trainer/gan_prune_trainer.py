@@ -21,7 +21,12 @@ from recbole_gcnprune.atomic import atomic_torch_save, atomic_write_json
 from recbole_gcnprune.determinism import deterministic_algorithms
 from recbole_gcnprune.errors import ConfigError
 from recbole_gcnprune.model.gcn_prune_gan import EMBEDDING_GROUP
-from recbole_gcnprune.pruning.checkpoint import load_into, read_checkpoint
+from recbole_gcnprune.pruning.checkpoint import (
+    TEACHER_HINT,
+    load_into,
+    read_checkpoint,
+    read_teacher_checkpoint,
+)
 from recbole_gcnprune.pruning.distill import RankingDistillation
 from recbole_gcnprune.pruning.gan_search import AdversarialMaskSearch, SearchSettings
 from recbole_gcnprune.pruning.groups import hard_masks, kept_widths, select_channels
@@ -150,8 +155,12 @@ class GANPruneTrainer(PhaseResume, Trainer):
         self._teacher(train_data, valid_data, verbose, show_progress)
         self.saved_model_file = self.report["teacher_file"]
         meta = self.report["teacher"]
-        self.best_valid_score = meta["best_valid_score"]
-        self.best_valid_result = meta["best_valid_result"]
+        if "best_valid_score" in meta:
+            self.best_valid_score = meta["best_valid_score"]
+            self.best_valid_result = meta["best_valid_result"]
+        else:  # a teacher_checkpoint without our metadata: validate it once
+            self.best_valid_score, self.best_valid_result = self._valid_epoch(
+                valid_data, show_progress)
         return self.best_valid_score, self.best_valid_result
 
     def _select(self, train_data, valid_data, verbose, show_progress):
@@ -323,16 +332,15 @@ class GANPruneTrainer(PhaseResume, Trainer):
         source = self.teacher_checkpoint or self.teacher_file
         self.report["teacher_file"] = source
         if os.path.isfile(source):
-            checkpoint = read_checkpoint(source, self.device)
+            checkpoint = read_teacher_checkpoint(source, self.model, self.device)
             load_into(self.model, checkpoint)
             self.report["teacher"] = {**checkpoint.get("meta", {}), "cached": True}
             self.logger.info(set_color("teacher loaded", "green") + f": {source}")
             self._capture_teacher_embeddings()
             return
         if self.teacher_checkpoint:
-            raise ConfigError(
-                f"teacher_checkpoint {self.teacher_checkpoint} not found: pass a dense checkpoint "
-                "of this model, e.g. one under checkpoint_dir/gcnprune/teachers/")
+            raise ConfigError(f"teacher_checkpoint {self.teacher_checkpoint} not found: "
+                              f"{TEACHER_HINT}")
         self._reset_training_state(os.path.join(self.run_dir, "teacher-training.pth"))
         start = time()
         score, result = super().fit(train_data, valid_data, verbose, True, show_progress)
