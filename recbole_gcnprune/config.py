@@ -10,7 +10,7 @@ from recbole_gcnprune import compat
 from recbole_gcnprune.errors import ConfigError
 from recbole_gcnprune.metrics import register_metrics
 from recbole_gcnprune.pruning.gan_search import ADV_PROFILES
-from recbole_gcnprune.registry import get_model
+from recbole_gcnprune.registry import get_model, plugin_models
 
 
 def properties_dir():
@@ -109,16 +109,41 @@ _RULES = {
     "search_stopping_step": (_non_negative_int, "a non-negative integer (0: no early stop)",
                              "--search_stopping_step=2"),
     "reg_weight": (_non_negative_number, "a number >= 0", "--reg_weight=1e-4"),
+    "taylor_batches": (_positive_int, "a positive integer", "--taylor_batches=20"),
+    "generator_lr": (_positive_number, "a number > 0", "--generator_lr=0.01"),
+    "discriminator_lr": (_positive_number, "a number > 0", "--discriminator_lr=0.001"),
+    "tau_start": (_positive_number, "a temperature > 0", "--tau_start=1.0"),
+    "tau_end": (_positive_number, "a temperature > 0", "--tau_end=0.1"),
+    "n_items_sampled": (_positive_int, "a positive integer", "--n_items_sampled=128"),
+    "split_seed": (lambda v: isinstance(v, int) and not isinstance(v, bool),
+                   "an integer, or ~ for seed", "--split_seed=2020"),
+    "teacher_checkpoint": (lambda v: isinstance(v, str), "a file path, or ~ to train one",
+                           "--teacher_checkpoint=saved/gcnprune/teachers/FILE.pth"),
 }
+# Keys checked for RecBole's models too: read for every model (split_seed), or read by RecBole's
+# models as by ours.
+_SHARED = ("embedding_size", "n_layers", "split_seed")
+# Values that stand for "not set": ~ in yaml is None; on the command line RecBole keeps "~" and
+# "none" as strings ("None" becomes None).
+_UNSET = ("~", "none")
+# Our keys whose "not set" means "use another key's value" or "none given".
+_OPTIONAL = ("finetune_eval_step", "finetune_learning_rate", "search_learning_rate",
+             "search_rank_weight", "split_seed", "teacher_checkpoint")
 
 
 def validate(config_dict):
-    """Raise :class:`ConfigError` for the first invalid value of our keys."""
+    """Raise :class:`ConfigError` for the first invalid value of this plugin's keys; for
+    RecBole's models only the keys in ``_SHARED`` (their other keys may mean something else,
+    e.g. HGN's list ``reg_weight``). A command-line ``~`` of an optional key becomes None."""
+    ours = config_dict.get("model") in plugin_models()
     for key, (is_valid, expected, example) in _RULES.items():
-        if key in config_dict and config_dict[key] is not None:
-            value = config_dict[key]
-            if not is_valid(value):
-                raise ConfigError(f"invalid {key}={value!r}: must be {expected} (e.g. {example})")
+        if not ours and key not in _SHARED:
+            continue
+        value = config_dict.get(key)
+        if key in _OPTIONAL and isinstance(value, str) and value.lower() in _UNSET:
+            config_dict[key] = value = None
+        if value is not None and not is_valid(value):
+            raise ConfigError(f"invalid {key}={value!r}: must be {expected} (e.g. {example})")
 
 
 def resolve_search_rank_weight(config_dict):

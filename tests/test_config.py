@@ -122,6 +122,14 @@ def test_no_model_is_a_config_error(tiny_config_dict):
         ("search_rank_weight", -1, r"invalid search_rank_weight=-1: must be a number >= 0"),
         ("search_stopping_step", -1,
          r"invalid search_stopping_step=-1: must be a non-negative integer \(0: no early stop\)"),
+        ("taylor_batches", 0, r"invalid taylor_batches=0: must be a positive integer"),
+        ("generator_lr", -0.01, r"invalid generator_lr=-0\.01: must be a number > 0"),
+        ("discriminator_lr", 0, r"invalid discriminator_lr=0: must be a number > 0"),
+        ("tau_start", 0, r"invalid tau_start=0: must be a temperature > 0"),
+        ("tau_end", -1, r"invalid tau_end=-1: must be a temperature > 0"),
+        ("n_items_sampled", 0, r"invalid n_items_sampled=0: must be a positive integer"),
+        ("split_seed", 1.5, r"invalid split_seed=1\.5: must be an integer"),
+        ("teacher_checkpoint", 3, r"invalid teacher_checkpoint=3: must be a file path"),
     ],
 )
 def test_invalid_values_rejected_at_build(key, value, pattern, tiny_config_dict, make_config):
@@ -156,6 +164,19 @@ def test_invalid_value_from_command_line(tiny_config_dict, make_config, monkeypa
 def test_invalid_value_rejected_for_recbole_models(tiny_config_dict, make_config):
     with pytest.raises(ConfigError, match=r"invalid embedding_size=-8"):
         make_config("LightGCN", {**tiny_config_dict, "embedding_size": -8})
+
+
+def test_recbole_models_keep_their_own_meaning_of_shared_key_names(tiny_config_dict, make_config):
+    """HGN's and SHAN's ``reg_weight`` is a list (our rule wants one number >= 0)."""
+    for model in ("HGN", "SHAN"):
+        config = make_config(model, {**tiny_config_dict, "loss_type": "BPR"})
+        assert isinstance(config["reg_weight"], list)
+
+
+@pytest.mark.parametrize("key", ["finetune_eval_step", "teacher_checkpoint", "split_seed"])
+def test_tilde_on_the_command_line_means_not_set(key, tiny_config_dict, make_config, monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["run_recbole_prune.py", f"--{key}=~"])
+    assert make_config("GCNPruneGAN", tiny_config_dict)[key] is None
 
 
 @pytest.mark.parametrize("ratio", [0.5, 0.75, 0.01, 0.99])
