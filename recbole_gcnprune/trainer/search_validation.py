@@ -1,12 +1,14 @@
 """The gan search's end-of-epoch hook: validate the hard-pruned student, keep the best, stop."""
 
+import math
 from logging import getLogger
 
 
 class SearchValidation:
     """Every ``eval_step`` epochs (and after the last), scores the student hard-pruned to the
     current top-k (``score(keep_probabilities)``) and keeps the best (score, keep-probabilities,
-    epoch, student weights): the search trains the student on, and must not run past the point
+    epoch, student weights); with ``eval_step`` <= 0 (RecBole: no validation while training)
+    only after the last epoch. The search trains the student on, and must not run past the point
     where the pruned model stops improving on validation (it overfits on sparse data). With
     ``stopping_step`` > 0 it stops the search after that many validations without a new best."""
 
@@ -20,12 +22,12 @@ class SearchValidation:
     def __call__(self, epoch, keep_probabilities):
         """``AdversarialMaskSearch.run``'s ``end_of_epoch``: True stops the search."""
         last = epoch + 1 == self.epochs
-        if (epoch + 1) % self.eval_step and not last:
+        if not last and (self.eval_step <= 0 or (epoch + 1) % self.eval_step):
             return False
         score = self.score(keep_probabilities)
         getLogger().info(f"mask search epoch {epoch}: pruned student valid score {score:.4f}")
         self.history[-1]["pruned_valid_score"] = score
-        if self.best is None or (score > self.best["score"]) == self.bigger:
+        if self._improves(score):
             self.best = {"score": score, "probs": keep_probabilities, "epoch": epoch,
                          "state": {k: v.clone() for k, v in self.model.state_dict().items()}}
             self.stalled = 0
@@ -36,3 +38,12 @@ class SearchValidation:
             getLogger().info(f"mask search stops: {self.stalled} validations without a gain "
                              f"(search_stopping_step={self.stopping_step})")
         return stop
+
+    def _improves(self, score):
+        """A strictly better score than the best so far (a NaN never is; a NaN best always is
+        beaten)."""
+        if self.best is None or math.isnan(self.best["score"]):
+            return True
+        if math.isnan(score):
+            return False
+        return score > self.best["score"] if self.bigger else score < self.best["score"]

@@ -1,0 +1,60 @@
+"""SearchValidation, the gan search's end-of-epoch hook, on a stand-in model and scores."""
+
+import math
+
+import pytest
+from torch import nn
+
+from recbole_gcnprune.trainer.search_validation import SearchValidation
+
+
+def run_epochs(scores, eval_step=1, bigger=True, stopping_step=0):
+    """Call the hook once per epoch; the i-th validation returns ``scores[i]``."""
+    remaining = iter(scores)
+    history = []
+    hook = SearchValidation(nn.Linear(2, 1), lambda probs: next(remaining), eval_step,
+                            len(scores) * max(eval_step, 1), stopping_step, bigger, history)
+    validated, stopped_at = [], None
+    for epoch in range(hook.epochs):
+        history.append({})
+        before = len(history[-1])
+        if hook(epoch, {"g": epoch}):
+            stopped_at = epoch
+        if len(history[-1]) > before:
+            validated.append(epoch)
+        if stopped_at is not None:
+            break
+    return hook, validated, stopped_at
+
+
+def test_validates_every_eval_step_and_after_the_last_epoch():
+    hook, validated, _ = run_epochs([0.1, 0.3, 0.2], eval_step=2)
+    assert validated == [1, 3, 5]
+    assert hook.best["epoch"] == 3 and hook.best["score"] == 0.3
+
+
+@pytest.mark.parametrize("eval_step", [0, -1])
+def test_eval_step_off_validates_the_last_epoch_only(eval_step):
+    remaining = iter([0.4])
+    hook = SearchValidation(nn.Linear(2, 1), lambda probs: next(remaining), eval_step, 3, 0,
+                            True, [{}, {}, {}])
+    assert [hook(epoch, {}) for epoch in range(3)] == [False, False, False]
+    assert hook.best["epoch"] == 2
+
+
+@pytest.mark.parametrize("bigger, scores, best_epoch", [
+    (True, [0.2, 0.2], 0),          # a tie is not a gain ...
+    (False, [0.2, 0.2], 0),         # ... whichever the direction
+    (False, [0.3, 0.1], 1),
+    (True, [0.2, math.nan], 0),     # a NaN never becomes the best
+    (False, [0.2, math.nan], 0),
+    (True, [math.nan, 0.1], 1),     # and is beaten by any score
+])
+def test_only_a_strict_gain_is_a_new_best(bigger, scores, best_epoch):
+    hook, _, _ = run_epochs(scores, bigger=bigger)
+    assert hook.best["epoch"] == best_epoch
+
+
+def test_stops_after_stopping_step_validations_without_a_gain():
+    _, _, stopped_at = run_epochs([0.3, 0.2, 0.1, 0.5], stopping_step=2)
+    assert stopped_at == 2
