@@ -127,6 +127,22 @@ def test_lf_line_ends_and_gzip_read_the_same(tmp_path):
     assert Path(plain.output).read_bytes() == Path(packed.output).read_bytes()
 
 
+@pytest.mark.parametrize("name, compress", [("x.csv.xz", lzma.compress),
+                                           ("x.csv.gz", gzip.compress)])
+def test_concatenated_streams_beyond_the_first_chunk_are_all_read(tmp_path, monkeypatch, name,
+                                                                 compress):
+    """``cat a.xz b.xz`` is one valid file; the first stream spans several read chunks."""
+    monkeypatch.setattr(bookcrossing, "DECOMPRESS_CHUNK", 256)
+    lines = [f'"{u}";"{1000000000 + u}";"{u % 11}"' for u in range(1, 40001)]
+    whole = dump_bytes([HEADER] + lines)
+    cut = whole.index(b"\r\n", len(whole) // 2) + 2
+    joined = write(tmp_path / name, compress(whole[:cut]) + compress(whole[cut:]))
+    plain = convert(write(tmp_path / "plain.csv", whole), str(tmp_path / "a"))
+    packed = convert(joined, str(tmp_path / "b"))
+    assert packed.rows == 40000
+    assert Path(plain.output).read_bytes() == Path(packed.output).read_bytes()
+
+
 # ----------------------------------------------------------------------------- corrupt inputs
 def _truncated(compress):
     return compress(dump_bytes([HEADER] + ROWS * 50))[:-40]

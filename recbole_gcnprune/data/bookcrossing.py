@@ -55,6 +55,8 @@ MAX_USER_DIGITS = 18  # fits int64
 MAX_ISBN_BYTES = 32  # longer means a broken row (the dump's longest is 14)
 QUOTE, SEMICOLON, NEWLINE, CR = 34, 59, 10, 13
 
+DECOMPRESS_CHUNK = 1 << 18  # compressed bytes fed to the decompressor at a time
+
 
 # ----------------------------------------------------------------------------------- reading
 def read_dump(path):
@@ -75,9 +77,9 @@ def read_dump(path):
     return data
 
 
-def _decompress(path, data, new_decompressor, kind, error_type, chunk=1 << 18):
+def _decompress(path, data, new_decompressor, kind, error_type):
     """Decompress every (concatenated) stream; truncation and corruption name the line."""
-    out = []
+    out, chunk = [], DECOMPRESS_CHUNK
     while data.strip(b"\0"):
         decompressor = new_decompressor()
         for start in range(0, len(data), chunk):
@@ -87,14 +89,14 @@ def _decompress(path, data, new_decompressor, kind, error_type, chunk=1 << 18):
                 line = b"".join(out).count(b"\n") + 1
                 raise DataFormatError(
                     f"{path}, line {line} or after: corrupt {kind} data ({err})") from None
-            if decompressor.eof:
+            if decompressor.eof:  # the next stream: what this chunk left, then the rest
+                data = decompressor.unused_data + data[start + chunk:]
                 break
         if not decompressor.eof:
             line = b"".join(out).count(b"\n") + 1
             raise DataFormatError(
                 f"{path}, line {line}: {kind} data ends before its end-of-stream marker "
                 "(truncated file); copy or download it again")
-        data = decompressor.unused_data
     return b"".join(out)
 
 
