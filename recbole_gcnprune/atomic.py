@@ -12,8 +12,19 @@ import tempfile
 import torch
 
 
+def _current_umask():
+    """The process umask (reading it means setting it: done once, at import)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _current_umask()
+
+
 def atomic_write_bytes(path, data):
-    """Write ``data`` to ``path`` (folders created; the file readable by all, as ``open`` makes)."""
+    """Write ``data`` to ``path`` (folders created; the mode ``open`` would give: 0o666 less the
+    umask; ``mkstemp``'s is 0o600). The rename is made durable by syncing the folder too."""
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
@@ -22,12 +33,27 @@ def atomic_write_bytes(path, data):
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
+        os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
+    _sync_folder(folder)
+
+
+def _sync_folder(folder):
+    """fsync ``folder`` so that a rename in it survives a crash (where the OS allows it)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def atomic_write_text(path, text):

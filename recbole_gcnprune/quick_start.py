@@ -55,7 +55,6 @@ def run_recbole_prune(
         saved (bool): keep the best checkpoint and reload it for the test.
     """
     config = Config(model, dataset, config_file_list, config_dict)
-    ensure_dataset_files(config)
     init_logger(config)
     logger = getLogger()
     logger.info(config)
@@ -63,12 +62,15 @@ def run_recbole_prune(
     _, (train_data, valid_data, test_data) = load_data(config)
     model, trainer = build_model_and_trainer(config, train_data)
 
-    best_valid_score, best_valid_result = trainer.fit(
-        train_data, valid_data, saved=saved, show_progress=config["show_progress"]
-    )
-    test_result = trainer.evaluate(
-        test_data, load_best_model=saved, show_progress=config["show_progress"]
-    )
+    try:
+        best_valid_score, best_valid_result = trainer.fit(
+            train_data, valid_data, saved=saved, show_progress=config["show_progress"]
+        )
+        test_result = trainer.evaluate(
+            test_data, load_best_model=saved, show_progress=config["show_progress"]
+        )
+    finally:
+        trainer.tensorboard.close()  # RecBole opens one writer per trainer and never closes it
     logger.info(set_color("best valid ", "yellow") + f": {best_valid_result}")
     logger.info(set_color("test result", "yellow") + f": {test_result}")
     result = {

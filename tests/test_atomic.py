@@ -20,7 +20,13 @@ def test_writes_create_folders_and_leave_no_temp_file(tmp_path):
     assert json.loads(path.read_text()) == {"a": 0.5, "b": 2}
     assert path.read_text().index('"a"') < path.read_text().index('"b"')  # sorted keys
     assert leftovers(path.parent) == []
-    assert oct(path.stat().st_mode & 0o777) == oct(0o644)
+    assert oct(path.stat().st_mode & 0o777) == oct(0o666 & ~atomic._UMASK)
+
+
+def test_the_mode_follows_the_umask_as_open_does(tmp_path, monkeypatch):
+    monkeypatch.setattr(atomic, "_UMASK", 0o027)
+    atomic.atomic_write_text(str(tmp_path / "r.txt"), "x")
+    assert oct((tmp_path / "r.txt").stat().st_mode & 0o777) == oct(0o640)
 
 
 def test_failed_write_keeps_the_old_file(tmp_path, monkeypatch):

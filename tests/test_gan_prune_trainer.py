@@ -33,6 +33,15 @@ def test_each_criterion_prunes_to_budget(make_config, make_data, prune_dict, cri
         assert report["search_best_epoch"] == 0
 
 
+def test_a_run_leaves_its_phase_files_and_no_copy_of_the_teacher(make_config, make_data,
+                                                                  prune_dict):
+    _, loaders, _, trainer = build(make_config, make_data, prune_dict)
+    trainer.fit(loaders[0], loaders[1], saved=True)
+    assert sorted(os.listdir(trainer.run_dir)) == [
+        "finetune.json", "finetune.pth", "report.json", "selection.pth"]
+    assert os.path.isfile(trainer.report["teacher_file"])
+
+
 def test_optimizer_holds_only_live_parameters(make_config, make_data, prune_dict):
     _, loaders, model, trainer = build(make_config, make_data,
                                        {**prune_dict, "prune_criterion": "magnitude"})
@@ -262,6 +271,23 @@ def test_the_discriminator_setting_leaves_the_teacher_cache_alone(make_config, p
     assert teacher_key(search_top_items=400) == teacher_key()
     assert teacher_key(search_rank_weight=0.0) == teacher_key()
     assert teacher_key(finetune_stopping_delta=5e-4) == teacher_key()
+
+
+def test_the_config_files_spelling_leaves_the_cache_names_alone(make_config, prune_dict,
+                                                                tmp_path, monkeypatch):
+    """RecBole keeps ``--config_files=X`` (not ``--config_files X``) as a config key."""
+    import sys
+
+    from recbole_gcnprune.trainer.run_keys import RUNTIME_KEYS, config_key
+
+    settings = tmp_path / "settings.yaml"
+    settings.write_text("n_layers: 1\n")
+    by_list = config_key(make_config("GCNPruneGAN", prune_dict, config_file_list=[str(settings)]),
+                         RUNTIME_KEYS)
+    monkeypatch.setattr(sys, "argv", ["run_recbole_prune.py", f"--config_files={settings}"])
+    by_key = make_config("GCNPruneGAN", prune_dict, config_file_list=[str(settings)])
+    assert by_key["config_files"] == str(settings)
+    assert config_key(by_key, RUNTIME_KEYS) == by_list
 
 
 def test_gan_prunes_a_ccl_model(make_config, make_data, prune_dict):

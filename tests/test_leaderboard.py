@@ -199,6 +199,21 @@ def count_calls(monkeypatch):
     return calls
 
 
+def test_each_row_closes_its_tensorboard_writer(tiny, monkeypatch):
+    trainers, build = [], row_module.build_model_and_trainer
+
+    def recording(config, train_data):
+        model, trainer = build(config, train_data)
+        trainers.append(trainer)
+        return model, trainer
+
+    monkeypatch.setattr(row_module, "build_model_and_trainer", recording)
+    run_leaderboard(parse_models("Pop,BPR"), [2020], make_settings("tiny", shared_overrides(tiny)),
+                    str(tiny / "out"), progress=lambda _: None)
+    assert len(trainers) == 2
+    assert all(t.tensorboard.all_writers is None for t in trainers)  # what close() leaves
+
+
 def test_rerun_skips_finished_rows(finished, tmp_path, monkeypatch):
     output = str(tmp_path / "out")
     shutil.copytree(finished[0], output)

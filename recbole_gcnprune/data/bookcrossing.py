@@ -347,23 +347,20 @@ def find_dump(folder):
 
 def convert_folder(dataset_dir):
     """The ``CONVERTERS`` hook: convert a dump found in ``dataset_dir``; ``False`` when there is
-    none and RecBole can download its copy; :class:`DatasetNotFoundError` when offline."""
+    none."""
     dump = find_dump(dataset_dir)
     if dump is None:
-        from recbole_gcnprune.data import resolve
-
-        url = resolve._recbole_url(DATASET)
-        if url and resolve._online(url):
-            return False
-        raise DatasetNotFoundError(
-            f"dataset '{DATASET}' not found: {os.path.join(dataset_dir, DATASET + '.inter')} is "
-            f"absent and RecBole's copy cannot be downloaded (offline); put BX-Book-Ratings.csv "
-            f"(or .csv.xz/.csv.gz) or BX-CSV-Dump.zip in {dataset_dir} (converted on first use), "
-            f"or convert a dump kept elsewhere: python -m recbole_gcnprune.data.bookcrossing "
-            f"SRC_FILE {dataset_dir}")
-    # Runs before RecBole's logger is set up: one line on stderr says what was written.
+        return False
+    # One line on stderr says what was written (also when RecBole's logger is not set up).
     print(f"converted {convert(dump, dataset_dir).summary()}", file=sys.stderr, flush=True)
     return True
+
+
+def supply_hint(dataset_dir):
+    """What to put where when the dataset is missing (the end of the one-line error)."""
+    return (f"put BX-Book-Ratings.csv (or .csv.xz/.csv.gz) or BX-CSV-Dump.zip in {dataset_dir} "
+            "(converted on first use), or convert a dump kept elsewhere: python -m "
+            f"recbole_gcnprune.data.bookcrossing SRC_FILE {dataset_dir}")
 
 
 class _OneLineParser(argparse.ArgumentParser):

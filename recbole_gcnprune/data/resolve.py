@@ -15,8 +15,9 @@ import yaml
 from recbole_gcnprune.data import bookcrossing
 from recbole_gcnprune.errors import DatasetNotFoundError
 
-# dataset name -> callable(dataset_dir) returning True when it produced the atomic files
-CONVERTERS = {bookcrossing.DATASET: bookcrossing.convert_folder}
+# dataset name -> (convert(dataset_dir): True when it produced the atomic files,
+#                  hint(dataset_dir): what to put where when it could not)
+CONVERTERS = {bookcrossing.DATASET: (bookcrossing.convert_folder, bookcrossing.supply_hint)}
 
 
 def _has_atomic_files(dataset_dir, dataset_name):
@@ -46,15 +47,16 @@ def ensure_dataset_files(config):
     dataset_dir = config["data_path"]
     if _has_atomic_files(dataset_dir, name):
         return
-    converter = CONVERTERS.get(name)
-    if converter is not None and converter(dataset_dir):
+    convert, hint = CONVERTERS.get(name, (None, None))
+    if convert is not None and convert(dataset_dir):
         return
     url = _recbole_url(name)
     if url and _online(url):
         return  # RecBole downloads it (sizes of its benchmark files stay under its 1 GB prompt)
-    supply = "put RecBole atomic files there or pass --data_path=FOLDER holding a '{0}/' folder"
+    supply = (hint(dataset_dir) if hint else "put RecBole atomic files there or pass "
+              f"--data_path=FOLDER holding a '{name}/' folder")
     raise DatasetNotFoundError(
         f"dataset '{name}' not found: expected {os.path.join(dataset_dir, name + '.inter')} "
         f"({'offline, so it cannot be downloaded' if url else 'RecBole has no download for it'}); "
-        + supply.format(name)
+        + supply
     )

@@ -9,6 +9,7 @@ import os
 import shlex
 import sys
 
+from recbole_gcnprune.cli import config_files
 from recbole_gcnprune.errors import UserInputError
 from recbole_gcnprune.leaderboard.spec import parse_models, parse_overrides, parse_seeds
 
@@ -66,10 +67,6 @@ def command_line(argv):
     return shlex.join(prefix + list(argv))
 
 
-def _config_files(values):
-    return [path for value in values or [] for path in value.split() if path]
-
-
 def run_command(argv):
     """Entry point of ``--leaderboard``; returns the exit status (1 when a row failed)."""
     from recbole_gcnprune.leaderboard.runner import make_settings, run_leaderboard
@@ -78,7 +75,7 @@ def run_command(argv):
     try:
         specs, seeds = parse_models(args.models), parse_seeds(args.seeds)
         settings = make_settings(args.dataset, parse_overrides(rest),
-                                 _config_files(args.config_files), args.split_seed)
+                                 config_files(args.config_files), args.split_seed)
         output = args.output or os.path.join("results", "leaderboard", args.dataset)
         ray_options = {"num_cpus": args.ray_cpus_per_row, "num_gpus": args.ray_gpus_per_row}
         result = run_leaderboard(specs, seeds, settings, output, command_line(argv),

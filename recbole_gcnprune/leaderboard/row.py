@@ -163,6 +163,7 @@ def _train_and_measure(task):
     try:
         return _fit_test_measure(trainer, config, train_data, valid_data, test_data)
     finally:
+        trainer.tensorboard.close()  # RecBole opens one writer per trainer and never closes it
         if os.path.exists(own_checkpoint):
             os.remove(own_checkpoint)
 

@@ -1,7 +1,5 @@
 """Budgets over channel groups: how many channels each group keeps, and which."""
 
-import math
-
 import torch
 
 
@@ -33,8 +31,3 @@ def hard_masks(groups, kept, device=None):
     return {g.name: torch.zeros(g.width, device=device).index_fill_(
         0, torch.tensor(kept[g.name], device=device), 1.0) for g in groups if g.name in kept}
 
-
-def kept_fraction(kept, groups):
-    """Fraction of all channels kept (over every group)."""
-    total = sum(g.width for g in groups)
-    return sum(len(kept[g.name]) for g in groups) / total if total else math.nan

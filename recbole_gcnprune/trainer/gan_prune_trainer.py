@@ -348,6 +348,7 @@ class GANPruneTrainer(PhaseResume, Trainer):
         meta = {"best_valid_score": float(score), "best_valid_result": plain_metrics(result),
                 "train_seconds": time() - start}
         atomic_torch_save({"state_dict": self.model.state_dict(), "meta": meta}, self.teacher_file)
+        os.remove(self.saved_model_file)  # RecBole's training checkpoint: the teacher file has it
         self.report["teacher"] = {**meta, "cached": False}
         self._capture_teacher_embeddings()
 

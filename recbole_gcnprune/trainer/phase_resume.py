@@ -67,8 +67,7 @@ class PhaseResume:
             return
         with open(path, encoding="utf-8") as f:
             previous = json.load(f)
-        for key in ("teacher_file", "selection_seconds", "finetune_seconds", "search_history",
-                    "search_best_epoch"):
+        for key in ("teacher_file", "finetune_seconds", *SELECTION_FACTS):
             if key in previous:
                 self.report[key] = previous[key]
         if "teacher" in previous:

@@ -20,9 +20,11 @@ TEACHER_WEIGHT_KEYS = ("prune_rotation", "inherit_weight")
 # what only acts on the gan search: left out of every other criterion's folder key
 SEARCH_ONLY_KEYS = ("search_learning_rate", "search_top_items", "search_stopping_step",
                     "search_rank_weight")
+# (config_files: RecBole stores it as a key when written --config_files=X; the files' settings
+# are keyed themselves)
 RUNTIME_KEYS = (
     "checkpoint_dir", "show_progress", "state", "log_wandb", "wandb_project", "gpu_id",
-    "use_gpu", "worker", "eval_batch_size", "single_spec", "local_rank", "device",
+    "use_gpu", "worker", "eval_batch_size", "single_spec", "local_rank", "device", "config_files",
 )
 
 
