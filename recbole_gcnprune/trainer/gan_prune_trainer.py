@@ -73,6 +73,7 @@ class GANPruneTrainer(PhaseResume, Trainer):
 
     def __init__(self, config, model):
         super().__init__(config, model)
+        self.seed, self.reproducibility = config["seed"], config["reproducibility"]
         self.criterion = config["prune_criterion"]
         self.prune_ratio = config["prune_ratio"]
         self.prune_rotation = config["prune_rotation"]
@@ -102,8 +103,8 @@ class GANPruneTrainer(PhaseResume, Trainer):
             top_items=config["search_top_items"],
             adv_profile=config["adv_profile"],
             rank_weight=config["search_rank_weight"],
-            seed=config["seed"],
-            deterministic=config["reproducibility"],
+            seed=self.seed,
+            deterministic=self.reproducibility,
         )
         base = os.path.join(self.checkpoint_dir, "gcnprune")
         name = f"{config['model']}-{config['dataset']}"
@@ -125,7 +126,7 @@ class GANPruneTrainer(PhaseResume, Trainer):
         """Every phase, under ``reproducibility``, with torch's deterministic kernels: RecBole
         seeds the random streams, but with 2 CPU threads the same fine-tuning still ends in
         different models (``bench/finetune_determinism.py``)."""
-        with deterministic_algorithms(self.config["reproducibility"]):
+        with deterministic_algorithms(self.reproducibility):
             return self._fit_phases(train_data, valid_data, verbose, saved, show_progress,
                                     callback_fn)
 
@@ -191,7 +192,7 @@ class GANPruneTrainer(PhaseResume, Trainer):
         if self.criterion == "magnitude":
             return MagnitudeImportance()
         if self.criterion == "random":
-            return RandomImportance(self.config["seed"])
+            return RandomImportance(self.seed)
         if self.criterion == "taylor":
             self.model.train()
             return TaylorImportance(
@@ -364,7 +365,7 @@ class GANPruneTrainer(PhaseResume, Trainer):
         """The fine-tuning's ranking distillation from the teacher's captured embeddings."""
         return RankingDistillation(
             self.teacher_embeddings, self.search_settings.n_items_sampled,
-            self.distill_top_items, torch.Generator().manual_seed(self.config["seed"]),
+            self.distill_top_items, torch.Generator().manual_seed(self.seed),
         )
 
     def _distills(self):
@@ -393,8 +394,8 @@ class GANPruneTrainer(PhaseResume, Trainer):
         """Seed the random streams a phase draws from (Python's, numpy's and torch's global ones,
         and the training loader's shuffle, when given) from ``seed`` and the phase, so it draws the
         same whether the phases before it ran in this process or were resumed or cached."""
-        seed = self.config["seed"] + PHASE_SEED_OFFSETS[phase]
-        init_seed(seed, self.config["reproducibility"])
+        seed = self.seed + PHASE_SEED_OFFSETS[phase]
+        init_seed(seed, self.reproducibility)
         if train_data is not None:
             train_data.generator.manual_seed(seed)
 
