@@ -13,7 +13,15 @@ import torch
 
 
 def _current_umask():
-    """The process umask (reading it means setting it: done once, at import)."""
+    """The process umask, from ``/proc/self/status`` where Linux has it; elsewhere read by
+    setting it (once, at import, before any other thread runs)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
     mask = os.umask(0o022)
     os.umask(mask)
     return mask

@@ -117,7 +117,8 @@ _RULES = {
     "n_items_sampled": (_positive_int, "a positive integer", "--n_items_sampled=128"),
     "split_seed": (lambda v: isinstance(v, int) and not isinstance(v, bool),
                    "an integer, or ~ for seed", "--split_seed=2020"),
-    "teacher_checkpoint": (lambda v: isinstance(v, str), "a file path, or ~ to train one",
+    "teacher_checkpoint": (lambda v: isinstance(v, (str, os.PathLike)),
+                           "a file path, or ~ to train one",
                            "--teacher_checkpoint=saved/gcnprune/teachers/FILE.pth"),
 }
 # Keys checked for RecBole's models too: read for every model (split_seed), or read by RecBole's
@@ -144,6 +145,8 @@ def validate(config_dict):
             config_dict[key] = value = None
         if value is not None and not is_valid(value):
             raise ConfigError(f"invalid {key}={value!r}: must be {expected} (e.g. {example})")
+        if isinstance(value, os.PathLike):
+            config_dict[key] = os.fspath(value)  # a str, kept in cache keys and checkpoints
 
 
 def resolve_search_rank_weight(config_dict):

@@ -128,9 +128,11 @@ def _write(path, payload):
 
 @pytest.mark.parametrize("payload, message", [
     ({"state_dict": {"user_embedding.weight": torch.zeros(3, 3)}}, "does not fit this model"),
-    ({"meta": {}}, "has no 'state_dict' key"),
-    ({"user_embedding.weight": torch.zeros(3, 3)}, "has no 'state_dict' key"),
+    ({"meta": {}}, "has no 'state_dict' of tensors"),
+    ({"user_embedding.weight": torch.zeros(3, 3)}, "has no 'state_dict' of tensors"),
+    ({"state_dict": {"w": "text"}}, "has no 'state_dict' of tensors"),
     ({"state_dict": {}, "pruning": {"widths": {"embedding": 4}}}, "is a pruned model"),
+    ({"state_dict": {}, "pruning": {"kept": {}}}, "is a pruned model"),
     (object(), "cannot be read with weights_only=True"),
 ])
 def test_unusable_teacher_checkpoint_is_a_one_line_config_error(
@@ -143,6 +145,18 @@ def test_unusable_teacher_checkpoint_is_a_one_line_config_error(
     with pytest.raises(ConfigError, match=message) as raised:
         trainer.fit(loaders[0], loaders[1], saved=True)
     assert "\n" not in str(raised.value)
+
+
+def test_a_corrupt_cached_teacher_is_named_as_the_cache(make_config, make_data, prune_dict):
+    from recbole_gcnprune.errors import ConfigError
+
+    _, loaders, _, dense = build(make_config, make_data, {**prune_dict, "prune_criterion": "none"})
+    dense.fit(loaders[0], loaders[1], saved=True)
+    with open(dense.report["teacher_file"], "r+b") as f:
+        f.truncate(100)
+    _, loaders, _, again = build(make_config, make_data, prune_dict)
+    with pytest.raises(ConfigError, match="^cached teacher .* cannot be read"):
+        again.fit(loaders[0], loaders[1], saved=True)
 
 
 def test_teacher_checkpoint_without_metadata_serves_a_dense_run(

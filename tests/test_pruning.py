@@ -117,6 +117,15 @@ def test_gumbel_sigmoid_is_a_differentiable_relaxation():
     assert annealed_tau(9, 10, 1.0, 0.1) == pytest.approx(0.1)
 
 
+def test_gumbel_noise_is_the_logistic_of_the_generators_uniform_draws():
+    """The same draws as ``torch.rand(shape, generator=...)``: searches keep their numbers."""
+    logits = torch.tensor([-1.0, 0.5, 2.0])
+    u = torch.rand(3, generator=torch.Generator().manual_seed(7)).clamp(1e-6, 1 - 1e-6)
+    expected = torch.sigmoid((logits + torch.log(u) - torch.log1p(-u)) / 0.5)
+    torch.testing.assert_close(
+        gumbel_sigmoid(logits, 0.5, torch.Generator().manual_seed(7)), expected, rtol=0, atol=0)
+
+
 def test_generator_emits_logits_for_every_channel(linear_gcn):
     groups = linear_gcn.channel_groups()
     generator = MaskGenerator({g.name: g.width for g in groups}, init_keep=0.9)

@@ -48,13 +48,15 @@ def test_eval_step_off_validates_the_last_epoch_only(eval_step):
     (False, [0.3, 0.1], 1),
     (True, [0.2, math.nan], 0),     # a NaN never becomes the best
     (False, [0.2, math.nan], 0),
-    (True, [math.nan, 0.1], 1),     # and is beaten by any score
+    (True, [math.nan, 0.1], 1),     # and is beaten by any score ...
+    (True, [math.nan, math.nan, math.nan], 0),  # ... but not by another NaN
 ])
 def test_only_a_strict_gain_is_a_new_best(bigger, scores, best_epoch):
     hook, _, _ = run_epochs(scores, bigger=bigger)
     assert hook.best["epoch"] == best_epoch
 
 
-def test_stops_after_stopping_step_validations_without_a_gain():
-    _, _, stopped_at = run_epochs([0.3, 0.2, 0.1, 0.5], stopping_step=2)
+@pytest.mark.parametrize("scores", [[0.3, 0.2, 0.1, 0.5], [math.nan] * 5])
+def test_stops_after_stopping_step_validations_without_a_gain(scores):
+    _, _, stopped_at = run_epochs(scores, stopping_step=2)
     assert stopped_at == 2

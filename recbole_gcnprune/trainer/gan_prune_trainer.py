@@ -333,7 +333,8 @@ class GANPruneTrainer(PhaseResume, Trainer):
         source = self.teacher_checkpoint or self.teacher_file
         self.report["teacher_file"] = source
         if os.path.isfile(source):
-            checkpoint = read_teacher_checkpoint(source, self.model, self.device)
+            label = "teacher_checkpoint" if self.teacher_checkpoint else "cached teacher"
+            checkpoint = read_teacher_checkpoint(source, self.model, self.device, label)
             load_into(self.model, checkpoint)
             self.report["teacher"] = {**checkpoint.get("meta", {}), "cached": True}
             self.logger.info(set_color("teacher loaded", "green") + f": {source}")

@@ -42,8 +42,10 @@ class SearchValidation:
     def _improves(self, score):
         """A strictly better score than the best so far (a NaN never is; a NaN best always is
         beaten)."""
-        if self.best is None or math.isnan(self.best["score"]):
+        if self.best is None:
             return True
         if math.isnan(score):
             return False
+        if math.isnan(self.best["score"]):
+            return True
         return score > self.best["score"] if self.bigger else score < self.best["score"]
