@@ -204,7 +204,7 @@ def test_failed_write_leaves_no_temp_file(tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(os, "replace", crash)
-    with pytest.raises(OSError):
+    with pytest.raises(OSError, match="disk full"):
         convert(src, str(out))
     assert list(out.iterdir()) == []
 

@@ -123,9 +123,14 @@ def test_checkpoint_of_a_model_holding_scipy_matrices_reloads(tiny_config_dict, 
 
 def test_compat_apply_is_idempotent(recbole_save_checkpoint, monkeypatch):
     monkeypatch.setattr(Trainer, "_save_checkpoint", recbole_save_checkpoint)
+    from recbole.trainer.trainer import TraditionalTrainer
+
+    monkeypatch.setattr(TraditionalTrainer, "__init__", TraditionalTrainer.__init__)
     monkeypatch.setattr(compat, "_APPLIED", False)
     compat.apply()
+    wrapped = TraditionalTrainer.__init__
     compat.apply()
+    assert TraditionalTrainer.__init__ is wrapped  # not wrapped twice
     assert Trainer._save_checkpoint is compat._save_weights_only_checkpoint
 
 

@@ -93,8 +93,11 @@ def test_teacher_is_cached_and_shared_across_criteria(make_config, make_data, pr
 def test_dense_mode_trains_without_pruning(make_config, make_data, prune_dict):
     _, loaders, model, trainer = build(make_config, make_data,
                                        {**prune_dict, "prune_criterion": "none"})
+    initial = model.user_embedding.weight.detach().clone()
     fit_and_test(trainer, loaders)
     assert trainer.model.user_embedding.embedding_dim == 8
+    assert not torch.allclose(trainer.model.user_embedding.weight, initial)  # it trained
+    assert trainer.saved_model_file == trainer.report["teacher_file"]
 
 
 def test_dense_mode_and_pruned_runs_share_one_teacher(make_config, make_data, prune_dict):

@@ -93,8 +93,11 @@ def test_magnitude_importance_is_channel_norm_over_all_slices():
 def test_random_importance_is_seeded(linear_gcn):
     groups = linear_gcn.channel_groups()
     a, b = RandomImportance(1)(None, groups), RandomImportance(1)(None, groups)
+    other = RandomImportance(2)(None, groups)
     for name in a:
         torch.testing.assert_close(a[name], b[name])
+        assert not torch.equal(a[name], other[name])
+        assert a[name].unique().numel() == a[name].numel()  # a ranking, no ties
 
 
 def test_selection_meets_budget_exactly(linear_gcn):
