@@ -34,6 +34,7 @@ def test_zero_weight_fine_tunes_on_bpr_alone(make_config, make_data, prune_dict,
                                    {**prune_dict, "prune_criterion": "magnitude",
                                     "finetune_distill_weight": 0.0})
     trainer.fit(loaders[0], loaders[1], saved=True)
+    assert os.path.basename(trainer.saved_model_file) == "finetune.pth"  # fine-tuning ran
 
 
 def test_fine_tuning_resumed_after_selection_distils_from_the_reloaded_teacher(

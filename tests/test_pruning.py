@@ -60,10 +60,16 @@ def test_parameter_count_matches_analytic_count(linear_gcn):
     assert sum(p.numel() for p in pruned.parameters()) == expected
 
 
-def test_flops_scale_with_width(linear_gcn):
-    dense = full_sort_flops(linear_gcn)
-    pruned = full_sort_flops(prune_channels(copy.deepcopy(linear_gcn), KEPT))
-    assert 0 < pruned < dense
+def test_flops_match_the_analytic_count_at_the_kept_widths(linear_gcn):
+    pruned = prune_channels(copy.deepcopy(linear_gcn), KEPT)
+    d, nodes = len(KEPT[EMBEDDING_GROUP]), pruned.n_users + pruned.n_items
+    expected = 2 * 2 * pruned.adjacency._nnz() * d  # two propagations of d channels
+    for layer in range(2):
+        h = len(KEPT[hidden_group(layer)])
+        expected += nodes * 2 * (d * h + h * d + h + d)  # down, up and their biases
+    expected += 2 * pruned.n_users * pruned.n_items * d  # every user x every item
+    assert full_sort_flops(pruned) == expected
+    assert full_sort_flops(pruned) < full_sort_flops(linear_gcn)
 
 
 def test_invalid_kept_indices_are_rejected(linear_gcn):
