@@ -27,16 +27,16 @@ def load_into(model, checkpoint):
     return model
 
 
-def read_teacher_checkpoint(path, model, device="cpu", label="teacher_checkpoint"):
-    """Read a dense teacher for ``model``: a checkpoint of ours or one RecBole wrote through this
-    plugin (key ``state_dict``, shapes matching ``model``'s; optional ``meta``); anything else
-    is a one-line ``ConfigError`` that names ``label`` (the key, or the cache)."""
+def load_teacher(model, path, device="cpu", label="teacher_checkpoint"):
+    """Load a dense teacher into ``model`` and return its checkpoint: one of ours or one RecBole
+    wrote through this plugin (key ``state_dict``; optional ``meta``). Anything else, or weights
+    that do not fit ``model`` (torch's strict load), is a one-line ``ConfigError`` that names
+    ``label`` (the key, or the cache)."""
     where = f"{label} {path}"
     try:
         checkpoint = read_checkpoint(path, device)
     except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as error:
-        first_line = (str(error).strip() or type(error).__name__).splitlines()[0]
-        raise ConfigError(f"{where} cannot be read with weights_only=True ({first_line}; "
+        raise ConfigError(f"{where} cannot be read with weights_only=True ({_first_line(error)}; "
                           "RecBole's own checkpoints pickle its Config): "
                           f"{TEACHER_HINT}") from None
     state = checkpoint.get("state_dict") if isinstance(checkpoint, dict) else None
@@ -45,19 +45,15 @@ def read_teacher_checkpoint(path, model, device="cpu", label="teacher_checkpoint
                           "saved as {'state_dict': model.state_dict()}): " + TEACHER_HINT)
     if checkpoint.get("pruning"):
         raise ConfigError(f"{where} is a pruned model, not a dense teacher: {TEACHER_HINT}")
-    _check_shapes(where, state, model.state_dict())
+    try:
+        load_into(model, checkpoint)
+    except RuntimeError as error:  # torch lists every mismatch, one per line after a heading
+        raise ConfigError(f"{where} does not fit this model ({_first_line(error, skip=1)}; same "
+                          "dataset, embedding_size, n_layers and transform settings?)") from None
     return checkpoint
 
 
-def _check_shapes(where, state, expected):
-    """One-line ``ConfigError`` naming the first missing, extra or mis-shaped weight."""
-    missing, extra = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
-    if missing or extra:
-        raise ConfigError(f"{where} does not fit this model (missing {missing[:3]}, unexpected "
-                          f"{extra[:3]}): {TEACHER_HINT}")
-    for name, tensor in expected.items():
-        if state[name].shape != tensor.shape:
-            raise ConfigError(
-                f"{where} does not fit this model: {name} has shape {tuple(state[name].shape)}, "
-                f"the model {tuple(tensor.shape)} (same dataset, embedding_size, n_layers and "
-                "transform settings?)")
+def _first_line(error, skip=0):
+    """The first non-empty line of ``error``'s message after ``skip`` lines (else its type)."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return (lines[skip:] or lines or [type(error).__name__])[0]

@@ -24,8 +24,8 @@ from recbole_gcnprune.model.gcn_prune_gan import EMBEDDING_GROUP
 from recbole_gcnprune.pruning.checkpoint import (
     TEACHER_HINT,
     load_into,
+    load_teacher,
     read_checkpoint,
-    read_teacher_checkpoint,
 )
 from recbole_gcnprune.pruning.distill import RankingDistillation
 from recbole_gcnprune.pruning.gan_search import AdversarialMaskSearch, SearchSettings
@@ -334,8 +334,7 @@ class GANPruneTrainer(PhaseResume, Trainer):
         self.report["teacher_file"] = source
         if os.path.isfile(source):
             label = "teacher_checkpoint" if self.teacher_checkpoint else "cached teacher"
-            checkpoint = read_teacher_checkpoint(source, self.model, self.device, label)
-            load_into(self.model, checkpoint)
+            checkpoint = load_teacher(self.model, source, self.device, label)
             self.report["teacher"] = {**checkpoint.get("meta", {}), "cached": True}
             self.logger.info(set_color("teacher loaded", "green") + f": {source}")
             self._capture_teacher_embeddings()
