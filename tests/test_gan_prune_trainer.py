@@ -113,6 +113,25 @@ def test_dense_mode_and_pruned_runs_share_one_teacher(make_config, make_data, pr
     assert again.report["teacher"]["cached"]
 
 
+def test_a_cached_teacher_from_before_the_deterministic_mode_is_reused_with_a_warning(
+        make_config, make_data, prune_dict, caplog):
+    _, loaders, _, dense = build(make_config, make_data, {**prune_dict, "prune_criterion": "none"})
+    dense.fit(loaders[0], loaders[1], saved=True)
+    assert dense.report["teacher"]["deterministic"] is True
+    _, loaders, _, again = build(make_config, make_data, {**prune_dict, "prune_criterion": "none"})
+    with caplog.at_level("WARNING"):
+        again.fit(loaders[0], loaders[1], saved=True)
+    assert "deterministic" not in caplog.text
+    checkpoint = read_checkpoint(dense.report["teacher_file"])
+    del checkpoint["meta"]["deterministic"]  # as written before the mode
+    torch.save(checkpoint, dense.report["teacher_file"])
+    _, loaders, _, old = build(make_config, make_data, {**prune_dict, "prune_criterion": "none"})
+    with caplog.at_level("WARNING"):
+        old.fit(loaders[0], loaders[1], saved=True)
+    assert "does not record training with deterministic algorithms" in caplog.text
+    assert old.best_valid_score == dense.best_valid_score
+
+
 def test_missing_teacher_checkpoint_is_a_one_line_config_error(make_config, make_data, prune_dict,
                                                                tmp_path):
     from recbole_gcnprune.errors import ConfigError

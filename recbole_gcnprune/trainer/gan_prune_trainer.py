@@ -337,6 +337,7 @@ class GANPruneTrainer(PhaseResume, Trainer):
             checkpoint = load_teacher(self.model, source, self.device, label)
             self.report["teacher"] = {**checkpoint.get("meta", {}), "cached": True}
             self.logger.info(set_color("teacher loaded", "green") + f": {source}")
+            self._warn_if_not_deterministic(label, self.report["teacher"])
             self._capture_teacher_embeddings()
             return
         if self.teacher_checkpoint:
@@ -347,11 +348,22 @@ class GANPruneTrainer(PhaseResume, Trainer):
         score, result = super().fit(train_data, valid_data, verbose, True, show_progress)
         load_into(self.model, read_checkpoint(self.saved_model_file, self.device))
         meta = {"best_valid_score": float(score), "best_valid_result": plain_metrics(result),
-                "train_seconds": time() - start}
+                "train_seconds": time() - start, "deterministic": self.reproducibility}
         atomic_torch_save({"state_dict": self.model.state_dict(), "meta": meta}, self.teacher_file)
         os.remove(self.saved_model_file)  # RecBole's training checkpoint: the teacher file has it
         self.report["teacher"] = {**meta, "cached": False}
         self._capture_teacher_embeddings()
+
+    def _warn_if_not_deterministic(self, label, meta):
+        """The cache key does not name the deterministic mode (older caches keep their names), so
+        the teacher's metadata records it. One that does not (cached before the record began;
+        those cached from the mode's start on 2026-12-06 did train deterministically) is
+        reused, with a warning: a fresh teacher might differ in its last digits."""
+        if self.reproducibility and label == "cached teacher" and not meta.get("deterministic"):
+            self.logger.warning(
+                f"cached teacher {self.teacher_file} does not record training with deterministic "
+                "algorithms: a fresh one might differ in its last digits; delete the file to "
+                "retrain it")
 
     def _capture_teacher_embeddings(self):
         """The dense teacher's final embeddings, the reference of search and distillation."""
