@@ -51,6 +51,13 @@ def _clean_argv(monkeypatch):
     monkeypatch.setattr(sys, "argv", ["pytest"])
 
 
+@pytest.fixture(autouse=True)
+def _seeded_torch():
+    """Every test starts from torch's seed 0, so its unseeded draws (``torch.randn`` inputs) are
+    the same in every run and in every order the tests run in."""
+    torch.manual_seed(0)
+
+
 @pytest.fixture
 def in_tmp(tmp_path, monkeypatch):
     """Run in ``tmp_path``: RecBole's init_logger writes ./log, its trainer ./log_tensorboard."""
