@@ -268,15 +268,20 @@ def cpu_row_config(row):
     return build_config(dict(row, settings=settings))
 
 
-def interleaved_full_sort_ms(models, rounds, device="cpu"):
+def interleaved_full_sort_ms(models, rounds, device="cpu", min_seconds=0.0):
     """``{key: median full-sort ms per 1,000 users}`` of ``models`` (``{key: (model, loader)}``),
-    every model timed once in turn within each of ``rounds`` rounds (``measure``'s figure)."""
+    every model timed once in turn within each round (``measure``'s figure): ``rounds`` rounds,
+    and more until ``min_seconds`` have passed. The 2-vCPU VM has slow spells of a fraction of a
+    second to a few seconds (``speed_timeline.py``); rounds spread over a window longer than
+    those give the machine's usual state, where a few rounds of ~1 ms each fall in one state."""
     import statistics
+    import time
 
     from recbole_gcnprune.measure import full_sort_ms_per_1000_users
 
     times = {key: [] for key in models}
-    for _ in range(rounds):
+    start = time.perf_counter()
+    while len(times[next(iter(models))]) < rounds or time.perf_counter() - start < min_seconds:
         for key, (model, loader) in models.items():
             times[key].append(full_sort_ms_per_1000_users(model, loader, device, repeats=1))
     return {key: statistics.median(v) for key, v in times.items()}

@@ -60,6 +60,9 @@ def parse_args(argv):
     p.add_argument("--compare-to", default=None, metavar="WORK_DIR",
                    help="another work dir of the same dataset (the same runs under other "
                         "--set): add each row's NDCG@20 minus that dir's same row, same seeds")
+    p.add_argument("--speed-seconds", type=float, default=30.0,
+                   help="time the full-sort speed for at least this long (interleaved rounds); "
+                        "0: 7 rounds only, as tables before the thirty-first session")
     p.add_argument("--render-only", action="store_true",
                    help="tabulate the rows already finished; train nothing new")
     return p.parse_args(argv)
@@ -150,7 +153,8 @@ def dense_row(args, seed, teacher_file):
 
 
 def throughput(args, seed, rows, teacher_file):
-    """ms per 1,000 users, dense teacher vs each pruned model, interleaved, median of 7."""
+    """ms per 1,000 users, dense teacher vs each pruned model, interleaved: median of 7 rounds
+    or more, over at least ``--speed-seconds``."""
     config = dense_config(args, seed)
     _, (train, _valid, test) = load_data(config)
     dense, _ = build_model_and_trainer(config, train)
@@ -161,7 +165,8 @@ def throughput(args, seed, rows, teacher_file):
         pruned[(row["prune_ratio"], row["criterion"])] = load_into(
             model, read_checkpoint(row["checkpoint"]))
     models = {"dense": dense, **pruned}
-    return common.interleaved_full_sort_ms({k: (m, test) for k, m in models.items()}, rounds=7)
+    return common.interleaved_full_sort_ms({k: (m, test) for k, m in models.items()}, rounds=7,
+                                           min_seconds=args.speed_seconds)
 
 
 def run_json(row, name):
@@ -278,7 +283,9 @@ def render(args, dense_rows, rows, speed, command):
              f"Host: {platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}; "
              f"rows computed on: {row_cpus(rows)}  ",
              f"Seeds: {args.seeds}; split seed: {args.split_seed}; "
-             f"overrides: {overrides(args) or 'none'}; config files: {args.config_files or 'none'}",
+             f"overrides: {overrides(args) or 'none'}; config files: {args.config_files or 'none'}  ",
+             f"Speed: seed {args.seeds.split(',')[0]}'s models, interleaved, median of 7 rounds "
+             f"or more over at least {args.speed_seconds:g} s",
              "", "| model | kept | seeds | params | " + " | ".join(METRICS) +
              " | valid ndcg@20 | % of dense NDCG@20 | NDCG@20 minus gan's, same seeds |"
              " full-sort ms/1k users |"
