@@ -113,23 +113,54 @@ def test_dense_mode_and_pruned_runs_share_one_teacher(make_config, make_data, pr
     assert again.report["teacher"]["cached"]
 
 
-def test_a_cached_teacher_from_before_the_deterministic_mode_is_reused_with_a_warning(
-        make_config, make_data, prune_dict, caplog):
+UNRECORDED_MODE = "does not record training with deterministic algorithms"
+
+
+def _teacher_without_mode_record(make_config, make_data, prune_dict):
+    """A dense run's cached teacher, its metadata's deterministic-mode record removed (as written
+    before the record); the run and the teacher file."""
     _, loaders, _, dense = build(make_config, make_data, {**prune_dict, "prune_criterion": "none"})
     dense.fit(loaders[0], loaders[1], saved=True)
     assert dense.report["teacher"]["deterministic"] is True
-    _, loaders, _, again = build(make_config, make_data, {**prune_dict, "prune_criterion": "none"})
-    with caplog.at_level("WARNING"):
-        again.fit(loaders[0], loaders[1], saved=True)
-    assert "deterministic" not in caplog.text
     checkpoint = read_checkpoint(dense.report["teacher_file"])
-    del checkpoint["meta"]["deterministic"]  # as written before the mode
+    del checkpoint["meta"]["deterministic"]
     torch.save(checkpoint, dense.report["teacher_file"])
+    return dense, dense.report["teacher_file"]
+
+
+def test_a_cached_teacher_without_the_mode_record_is_reused_with_a_warning(
+        make_config, make_data, prune_dict, caplog):
+    dense, _ = _teacher_without_mode_record(make_config, make_data, prune_dict)
     _, loaders, _, old = build(make_config, make_data, {**prune_dict, "prune_criterion": "none"})
     with caplog.at_level("WARNING"):
         old.fit(loaders[0], loaders[1], saved=True)
-    assert "does not record training with deterministic algorithms" in caplog.text
+    assert UNRECORDED_MODE in caplog.text
     assert old.best_valid_score == dense.best_valid_score
+
+
+@pytest.mark.parametrize("case", ["recorded", "teacher_checkpoint", "reproducibility off"])
+def test_no_mode_warning_where_it_does_not_apply(make_config, make_data, prune_dict, caplog,
+                                                 case):
+    if case == "recorded":
+        _, loaders, _, dense = build(make_config, make_data,
+                                     {**prune_dict, "prune_criterion": "none"})
+        dense.fit(loaders[0], loaders[1], saved=True)
+        settings = {}
+    else:
+        _, path = _teacher_without_mode_record(make_config, make_data, prune_dict)
+        settings = ({"teacher_checkpoint": path} if case == "teacher_checkpoint"
+                    else {"reproducibility": False})
+    if case == "reproducibility off":  # its own cache key: write the unrecorded teacher there
+        _, loaders, _, off = build(make_config, make_data,
+                                   {**prune_dict, "prune_criterion": "none", **settings})
+        os.makedirs(os.path.dirname(off.teacher_file), exist_ok=True)
+        os.replace(path, off.teacher_file)
+    _, loaders, _, run = build(make_config, make_data,
+                               {**prune_dict, "prune_criterion": "none", **settings})
+    with caplog.at_level("WARNING"):
+        run.fit(loaders[0], loaders[1], saved=True)
+    assert run.report["teacher"]["cached"]
+    assert UNRECORDED_MODE not in caplog.text
 
 
 def test_missing_teacher_checkpoint_is_a_one_line_config_error(make_config, make_data, prune_dict,

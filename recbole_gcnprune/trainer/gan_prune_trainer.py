@@ -337,7 +337,7 @@ class GANPruneTrainer(PhaseResume, Trainer):
             checkpoint = load_teacher(self.model, source, self.device, label)
             self.report["teacher"] = {**checkpoint.get("meta", {}), "cached": True}
             self.logger.info(set_color("teacher loaded", "green") + f": {source}")
-            self._warn_if_not_deterministic(label, self.report["teacher"])
+            self._warn_if_unrecorded_mode(self.report["teacher"])
             self._capture_teacher_embeddings()
             return
         if self.teacher_checkpoint:
@@ -354,12 +354,9 @@ class GANPruneTrainer(PhaseResume, Trainer):
         self.report["teacher"] = {**meta, "cached": False}
         self._capture_teacher_embeddings()
 
-    def _warn_if_not_deterministic(self, label, meta):
-        """The cache key does not name the deterministic mode (older caches keep their names), so
-        the teacher's metadata records it. One that does not (cached before the record began;
-        those cached from the mode's start on 2026-12-06 did train deterministically) is
-        reused, with a warning: a fresh teacher might differ in its last digits."""
-        if self.reproducibility and label == "cached teacher" and not meta.get("deterministic"):
+    def _warn_if_unrecorded_mode(self, meta):
+        """Warn when our cached teacher predates the metadata's deterministic-mode record."""
+        if self.reproducibility and not self.teacher_checkpoint and "deterministic" not in meta:
             self.logger.warning(
                 f"cached teacher {self.teacher_file} does not record training with deterministic "
                 "algorithms: a fresh one might differ in its last digits; delete the file to "
