@@ -270,18 +270,19 @@ def cpu_row_config(row):
 
 def interleaved_full_sort_ms(models, rounds, device="cpu", min_seconds=0.0):
     """``{key: median full-sort ms per 1,000 users}`` of ``models`` (``{key: (model, loader)}``),
-    every model timed once in turn within each round (``measure``'s figure): ``rounds`` rounds,
-    and more until ``min_seconds`` have passed. The 2-vCPU VM has slow spells of a fraction of a
-    second to a few seconds (``speed_timeline.py``); rounds spread over a window longer than
-    those give the machine's usual state, where a few rounds of ~1 ms each fall in one state."""
+    every model timed once in turn within each round (``measure``'s figure): at least ``rounds``
+    rounds (and one), and more until ``min_seconds`` have passed. The 2-vCPU VM has slow spells
+    of 0.2 s to about 10 s (``speed_timeline.py``); a longer window is less likely to fall wholly
+    in one state than 7 rounds of a few ms each."""
     import statistics
     import time
 
     from recbole_gcnprune.measure import full_sort_ms_per_1000_users
 
     times = {key: [] for key in models}
-    start = time.perf_counter()
-    while len(times[next(iter(models))]) < rounds or time.perf_counter() - start < min_seconds:
+    start, done = time.perf_counter(), 0
+    while models and (done < max(rounds, 1) or time.perf_counter() - start < min_seconds):
         for key, (model, loader) in models.items():
             times[key].append(full_sort_ms_per_1000_users(model, loader, device, repeats=1))
+        done += 1
     return {key: statistics.median(v) for key, v in times.items()}

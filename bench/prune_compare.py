@@ -60,12 +60,16 @@ def parse_args(argv):
     p.add_argument("--compare-to", default=None, metavar="WORK_DIR",
                    help="another work dir of the same dataset (the same runs under other "
                         "--set): add each row's NDCG@20 minus that dir's same row, same seeds")
-    p.add_argument("--speed-seconds", type=float, default=30.0,
-                   help="time the full-sort speed for at least this long (interleaved rounds); "
-                        "0: 7 rounds only, as tables before the thirty-first session")
+    p.add_argument("--speed-seconds", type=float, default=None,
+                   help="time the full-sort speed for at least this long (interleaved rounds; "
+                        "default 30, 0 with --render-only); 0: 7 rounds only, as tables before "
+                        "the thirty-first session")
     p.add_argument("--render-only", action="store_true",
                    help="tabulate the rows already finished; train nothing new")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.speed_seconds is None:
+        args.speed_seconds = 0.0 if args.render_only else 30.0
+    return args
 
 
 def overrides(args):
