@@ -12,8 +12,9 @@ model meet in the same round.
 
 The table gives, per pruned model and thread count, the median ms in fast and in slow rounds,
 percentiles of the rounds' speed-ups, the share of rounds with a speed-up of at least
-``--goal``, and the median speed-up in fast and in slow rounds; then the slow spells, and the
-steal time (``/proc/stat``) and load average the rounds met. A round is *slow* when the
+``--goal``, and the median speed-up in fast and in slow rounds; then the slow spells, the steal
+time (``/proc/stat``), the process's CPU time per wall second on two threads (2.0: both
+threads ran throughout, as the guest kernel saw it) and the load average the rounds met. A round is *slow* when the
 narrowest pruned model scores slower on two threads than on one in it: a classification that
 does not look at the speed-up it splits. The OpenMP variables set (``OMP_WAIT_POLICY``, ...) are
 in the header.
@@ -77,27 +78,30 @@ def steal_jiffies():
 
 
 def one_round(models, test, repeats):
-    """``{threads: {label: median ms}}`` of one round."""
+    """``({threads: {label: median ms}}, cpu)`` of one round: ``cpu`` is the process's CPU time
+    over the wall time of its part on the most threads (2.0: both threads ran throughout)."""
     import torch
 
     result = {}
     for threads in THREADS:
         torch.set_num_threads(threads)
+        wall, cpu = time.perf_counter(), time.process_time()
         result[threads] = common.interleaved_full_sort_ms(
             {label: (model, test) for label, model in models.items()}, rounds=repeats)
-    return result
+        load = (time.process_time() - cpu) / (time.perf_counter() - wall)
+    return result, load
 
 
 def record(models, test, rounds, repeats):
-    """One entry per round: its start (s since the first), ``one_round``'s medians, the steal
-    time during it and the 1-minute load average after it."""
+    """One entry per round: its start (s since the first), ``one_round``'s medians and CPU time
+    per wall second, the steal time during it and the 1-minute load average after it."""
     one_round(models, test, 1)  # warm-up
     start, timeline = time.perf_counter(), []
     for _ in range(rounds):
         at, steal = time.perf_counter() - start, steal_jiffies()
-        ms = one_round(models, test, repeats)
+        ms, cpu = one_round(models, test, repeats)
         after = steal_jiffies()
-        timeline.append({"at": at, "ms": ms, "load": os.getloadavg()[0],
+        timeline.append({"at": at, "ms": ms, "cpu": cpu, "load": os.getloadavg()[0],
                          "steal": None if steal is None or after is None else after - steal})
     return timeline
 
@@ -152,14 +156,18 @@ def slow_spells(timeline, narrowest):
 
 
 def machine_line(fast, slow, timeline):
-    """Steal time per round in fast and slow rounds, and the load average's range."""
-    def steal(part):
-        known = [e["steal"] for e in part if e["steal"] is not None]
-        return f"{statistics.mean(known):.2f}" if known else "-"
+    """Steal time and CPU time per wall second on two threads in fast and slow rounds, and the
+    load average's range."""
+    def mean(part, key, digits):
+        known = [e[key] for e in part if e[key] is not None]
+        return f"{statistics.mean(known):.{digits}f}" if known else "-"
 
     loads = [e["load"] for e in timeline]
-    return (f"Steal time (jiffies per round, mean): {steal(fast)} in fast rounds, {steal(slow)} "
-            f"in slow ones; 1-minute load average {min(loads):.2f}-{max(loads):.2f}.")
+    return (f"Steal time (jiffies per round, mean): {mean(fast, 'steal', 2)} in fast rounds, "
+            f"{mean(slow, 'steal', 2)} in slow ones. CPU seconds per wall second of the process "
+            f"on {THREADS[-1]} threads (mean): {mean(fast, 'cpu', 2)} in fast rounds, "
+            f"{mean(slow, 'cpu', 2)} in slow ones. 1-minute load average "
+            f"{min(loads):.2f}-{max(loads):.2f}.")
 
 
 def thread_settings():
