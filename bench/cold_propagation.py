@@ -31,10 +31,7 @@ WRITE_MIB = (8, 64)
 
 def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    common.add_one_run_args(p)
-    p.add_argument("--prune-ratios", default="0.75", help="one ratio: the pruned model's")
-    p.add_argument("--criterion", default="gan")
-    p.add_argument("--work-dir", required=True, help="prune_compare's work dir with the rows")
+    common.add_finished_rows_args(p, "0.75", "one ratio: the pruned model's")
     p.add_argument("--repeats", type=int, default=61)
     common.add_threads_flag(p)
     p.add_argument("--output", default=None)

@@ -6,7 +6,9 @@ atomic writes of its results, and the Linux memory readings.
   :func:`versions_text`; each script lays them out in its own table;
 * :func:`parse_own_args`: parse the script's flags, then take them off ``sys.argv``, because
   RecBole's ``Config`` reads ``--key=value`` from it and would treat them as config keys;
-  :func:`add_threads_flag` / :func:`set_threads` for ``--threads``;
+  :func:`add_threads_flag` / :func:`set_threads` for ``--threads``; :func:`add_one_run_args`,
+  :func:`add_finished_rows_args` and :func:`add_cached_teacher_args` for the flags that name
+  one seed's runs;
 * :func:`write_text`, :func:`write_json`, :func:`write_csv` (and :func:`publish_table`, which
   also prints the table): temp file beside the target, then
   renamed over it (``recbole_gcnprune.atomic``), so an interrupted
@@ -209,6 +211,16 @@ def add_one_run_args(parser):
     parser.add_argument("--set", nargs="*", default=[], help="extra config overrides key=value")
     parser.add_argument("--seed", type=int, default=2020)
     parser.add_argument("--split-seed", type=int, default=2020)
+
+
+def add_finished_rows_args(parser, prune_ratios, ratios_help=None):
+    """:func:`add_one_run_args` plus ``--prune-ratios --criterion --work-dir``: the pruned rows
+    ``prune_compare.py`` finished, which ``scoring_breakdown.finished_rows`` reads."""
+    add_one_run_args(parser)
+    parser.add_argument("--prune-ratios", default=prune_ratios, help=ratios_help)
+    parser.add_argument("--criterion", default="gan")
+    parser.add_argument("--work-dir", required=True,
+                        help="prune_compare's work dir with the rows")
 
 
 def add_cached_teacher_args(parser):

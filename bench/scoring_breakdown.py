@@ -53,10 +53,7 @@ INT64 = ", int64 indices"
 
 def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    common.add_one_run_args(p)
-    p.add_argument("--prune-ratios", default="0.75,0.9")
-    p.add_argument("--criterion", default="gan")
-    p.add_argument("--work-dir", required=True, help="prune_compare's work dir with the rows")
+    common.add_finished_rows_args(p, "0.75,0.9")
     p.add_argument("--repeats", type=int, default=7)
     p.add_argument("--processes", type=int, default=1,
                    help="measure in this many fresh processes in turn; report their median")

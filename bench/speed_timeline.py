@@ -43,10 +43,7 @@ STEAL_FIELD = 8  # /proc/stat "cpu" line: user nice system idle iowait irq softi
 
 def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    common.add_one_run_args(p)
-    p.add_argument("--prune-ratios", default="0.75")
-    p.add_argument("--criterion", default="gan")
-    p.add_argument("--work-dir", required=True, help="prune_compare's work dir with the rows")
+    common.add_finished_rows_args(p, "0.75")
     p.add_argument("--rounds", type=int, default=200)
     p.add_argument("--repeats", type=int, default=5, help="interleaved repeats in each round")
     p.add_argument("--goal", type=float, default=2.5, help="speed-up counted in the summary")
