@@ -4,6 +4,7 @@ Everything RecBole already does, RecBole does; this module only wires our Config
 dataset checks in (and never imports ``recbole.quick_start``, which pulls in ray).
 """
 
+from contextlib import contextmanager
 from logging import getLogger
 
 from recbole.data import create_dataset, data_preparation
@@ -42,6 +43,17 @@ def build_model_and_trainer(config, train_data):
     return model, trainer
 
 
+@contextmanager
+def model_and_trainer(config, train_data):
+    """:func:`build_model_and_trainer` for a ``with`` block, after which the tensorboard writer
+    RecBole's ``Trainer`` opens (and never closes) is closed."""
+    model, trainer = build_model_and_trainer(config, train_data)
+    try:
+        yield model, trainer
+    finally:
+        trainer.tensorboard.close()
+
+
 def run_recbole_prune(
     model=None, dataset=None, config_file_list=None, config_dict=None, saved=True
 ):
@@ -60,17 +72,13 @@ def run_recbole_prune(
     logger.info(config)
 
     _, (train_data, valid_data, test_data) = load_data(config)
-    model, trainer = build_model_and_trainer(config, train_data)
-
-    try:
+    with model_and_trainer(config, train_data) as (_, trainer):
         best_valid_score, best_valid_result = trainer.fit(
             train_data, valid_data, saved=saved, show_progress=config["show_progress"]
         )
         test_result = trainer.evaluate(
             test_data, load_best_model=saved, show_progress=config["show_progress"]
         )
-    finally:
-        trainer.tensorboard.close()  # RecBole opens one writer per trainer and never closes it
     logger.info(set_color("best valid ", "yellow") + f": {best_valid_result}")
     logger.info(set_color("test result", "yellow") + f": {test_result}")
     result = {

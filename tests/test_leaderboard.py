@@ -200,14 +200,16 @@ def count_calls(monkeypatch):
 
 
 def test_each_row_closes_its_tensorboard_writer(tiny, monkeypatch):
-    trainers, build = [], row_module.build_model_and_trainer
+    from recbole_gcnprune import quick_start
+
+    trainers, build = [], quick_start.build_model_and_trainer
 
     def recording(config, train_data):
         model, trainer = build(config, train_data)
         trainers.append(trainer)
         return model, trainer
 
-    monkeypatch.setattr(row_module, "build_model_and_trainer", recording)
+    monkeypatch.setattr(quick_start, "build_model_and_trainer", recording)  # model_and_trainer's
     run_leaderboard(parse_models("Pop,BPR"), [2020], make_settings("tiny", shared_overrides(tiny)),
                     str(tiny / "out"), progress=lambda _: None)
     assert len(trainers) == 2

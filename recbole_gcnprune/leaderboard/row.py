@@ -1,7 +1,7 @@
 """One leaderboard row: train and test one model spec with one seed, then measure it.
 
 :func:`execute_row` takes and returns plain dicts, so it runs the same in this process or as a
-Ray task. The pipeline is quick_start's (``load_data``, ``build_model_and_trainer``, ``fit`` with
+Ray task. The pipeline is quick_start's (``load_data``, ``model_and_trainer``, ``fit`` with
 ``saved=True``, test with the best model loaded), with two differences:
 
 * the data split is drawn under ``split_seed`` (the same for every row), and the model, sampling
@@ -38,7 +38,7 @@ from recbole_gcnprune.measure import (
     full_sort_ms_per_1000_users,
     state_dict_bytes,
 )
-from recbole_gcnprune.quick_start import build_model_and_trainer, load_data
+from recbole_gcnprune.quick_start import load_data, model_and_trainer
 
 EVAL_KEYS = ("eval_args", "metrics", "topk", "valid_metric", "epochs", "eval_step", "stopping_step")
 
@@ -158,14 +158,13 @@ def _own_checkpoint(config, task):
 def _train_and_measure(task):
     config = build_config(task)
     _, (train_data, valid_data, test_data) = load_data(config)
-    _, trainer = build_model_and_trainer(config, train_data)
-    own_checkpoint = trainer.saved_model_file = _own_checkpoint(config, task)
-    try:
-        return _fit_test_measure(trainer, config, train_data, valid_data, test_data)
-    finally:
-        trainer.tensorboard.close()  # RecBole opens one writer per trainer and never closes it
-        if os.path.exists(own_checkpoint):
-            os.remove(own_checkpoint)
+    with model_and_trainer(config, train_data) as (_, trainer):
+        own_checkpoint = trainer.saved_model_file = _own_checkpoint(config, task)
+        try:
+            return _fit_test_measure(trainer, config, train_data, valid_data, test_data)
+        finally:
+            if os.path.exists(own_checkpoint):
+                os.remove(own_checkpoint)
 
 
 def _fit_test_measure(trainer, config, train_data, valid_data, test_data):
