@@ -74,29 +74,29 @@ def steal_jiffies():
         return None
 
 
-def one_round(models, test, repeats):
-    """``({threads: {label: median ms}}, cpu)`` of one round: ``cpu`` is the process's CPU time
-    over the wall time of its part on the most threads (2.0: both threads ran throughout)."""
+def one_round(models, repeats):
+    """``({threads: {label: median ms}}, cpu_per_wall)`` of one round of ``models``
+    (``{label: (model, loader)}``): ``cpu_per_wall`` is the process's CPU time over the wall time
+    of its part on the most threads (2.0: both threads ran throughout)."""
     import torch
 
     result = {}
     for threads in THREADS:
         torch.set_num_threads(threads)
         wall, cpu = time.perf_counter(), time.process_time()
-        result[threads] = common.interleaved_full_sort_ms(
-            {label: (model, test) for label, model in models.items()}, rounds=repeats)
-        load = (time.process_time() - cpu) / (time.perf_counter() - wall)
-    return result, load
+        result[threads] = common.interleaved_full_sort_ms(models, rounds=repeats)
+    return result, (time.process_time() - cpu) / (time.perf_counter() - wall)
 
 
 def record(models, test, rounds, repeats):
     """One entry per round: its start (s since the first), ``one_round``'s medians and CPU time
     per wall second, the steal time during it and the 1-minute load average after it."""
-    one_round(models, test, 1)  # warm-up
+    models = {label: (model, test) for label, model in models.items()}
+    one_round(models, 1)  # warm-up
     start, timeline = time.perf_counter(), []
     for _ in range(rounds):
         at, steal = time.perf_counter() - start, steal_jiffies()
-        ms, cpu = one_round(models, test, repeats)
+        ms, cpu = one_round(models, repeats)
         after = steal_jiffies()
         timeline.append({"at": at, "ms": ms, "cpu": cpu, "load": os.getloadavg()[0],
                          "steal": None if steal is None or after is None else after - steal})
@@ -139,11 +139,10 @@ def model_rows(timeline, label, fast, slow, goal):
     return rows
 
 
-def slow_spells(timeline, narrowest):
+def slow_spells(timeline, slow_flags):
     """``[start s, rounds]`` of each run of consecutive slow rounds, in order."""
     spells, previous_slow = [], False
-    for entry in timeline:
-        slow = is_slow(entry, narrowest)
+    for entry, slow in zip(timeline, slow_flags):
         if slow and previous_slow:
             spells[-1][1] += 1
         elif slow:
@@ -174,9 +173,10 @@ def thread_settings():
 
 
 def render(args, command, timeline, labels, narrowest):
-    slow = [e for e in timeline if is_slow(e, narrowest)]
-    fast = [e for e in timeline if not is_slow(e, narrowest)]
-    spells = slow_spells(timeline, narrowest)
+    slow_flags = [is_slow(e, narrowest) for e in timeline]
+    slow = [e for e, flag in zip(timeline, slow_flags) if flag]
+    fast = [e for e, flag in zip(timeline, slow_flags) if not flag]
+    spells = slow_spells(timeline, slow_flags)
     long_spells = [f"{at:.1f} s ({n})" for at, n in spells if n > 1]
     lines = [f"# Full-sort speed-up over time, one and two threads, {args.dataset}", "",
              f"Command: `{command}`  ", f"Date: {common.now().isoformat(timespec='seconds')}  ",
