@@ -49,7 +49,7 @@ def finished_rows(folder):
 def row_model(row, data_cache):
     """``(model, test_data)``: the row's model at its trained shape, fresh weights, eval mode."""
     from recbole_gcnprune.pruning.surgery import prune_to_widths
-    from recbole_gcnprune.quick_start import build_model_and_trainer, load_data
+    from recbole_gcnprune.quick_start import build_model, load_data
 
     config = common.cpu_row_config(row)
     key = (config["dataset"], config["MODEL_TYPE"], config["eval_batch_size"],
@@ -57,7 +57,7 @@ def row_model(row, data_cache):
     if key not in data_cache:
         data_cache[key] = load_data(config)[1]
     train, _valid, test = data_cache[key]
-    model, _ = build_model_and_trainer(config, train)
+    model = build_model(config, train)
     widths = ((row.get("report") or {}).get("pruned") or {}).get("widths")
     if widths:
         prune_to_widths(model, widths)

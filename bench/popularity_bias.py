@@ -62,13 +62,13 @@ def our_rows(folder):
 
 def trained_model(row, checkpoint, data_cache):
     from recbole_gcnprune.pruning.checkpoint import load_into, read_checkpoint
-    from recbole_gcnprune.quick_start import build_model_and_trainer, load_data
+    from recbole_gcnprune.quick_start import build_model, load_data
 
     config = common.cpu_row_config(row)
     if "split" not in data_cache:
         data_cache["split"] = load_data(config)[1]
     train, valid, test = data_cache["split"]
-    model, _ = build_model_and_trainer(config, train)
+    model = build_model(config, train)
     load_into(model, read_checkpoint(checkpoint))
     return model.eval(), train, valid, test
 

@@ -29,8 +29,9 @@ from bench import common
 from recbole_gcnprune.config import Config
 from recbole_gcnprune.pruning.checkpoint import load_into, read_checkpoint
 from recbole_gcnprune.quick_start import (
-    build_model_and_trainer,
+    build_model,
     load_data,
+    model_and_trainer,
     run_recbole_prune,
 )
 
@@ -147,9 +148,9 @@ def dense_row(args, seed, teacher_file):
         return json.load(open(path))
     config = dense_config(args, seed)
     _, (train, _valid, test) = load_data(config)
-    model, trainer = build_model_and_trainer(config, train)
-    load_into(model, read_checkpoint(teacher_file))
-    result = trainer.evaluate(test, load_best_model=False)
+    with model_and_trainer(config, train) as (model, trainer):
+        load_into(model, read_checkpoint(teacher_file))
+        result = trainer.evaluate(test, load_best_model=False)
     row = {"seed": seed, "test": {k: float(v) for k, v in result.items()},
            "parameters": sum(p.numel() for p in model.parameters())}
     common.write_json(path, row)
@@ -161,11 +162,11 @@ def throughput(args, seed, rows, teacher_file):
     or more, over at least ``--speed-seconds``."""
     config = dense_config(args, seed)
     _, (train, _valid, test) = load_data(config)
-    dense, _ = build_model_and_trainer(config, train)
+    dense = build_model(config, train)
     load_into(dense, read_checkpoint(teacher_file))
     pruned = {}
     for row in rows:
-        model, _ = build_model_and_trainer(config, train)
+        model = build_model(config, train)
         pruned[(row["prune_ratio"], row["criterion"])] = load_into(
             model, read_checkpoint(row["checkpoint"]))
     models = {"dense": dense, **pruned}

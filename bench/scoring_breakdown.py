@@ -162,9 +162,9 @@ def load_split(args):
 def load_model(config, train, path):
     """A model built for ``config`` with the checkpoint at ``path`` loaded into it."""
     from recbole_gcnprune.pruning.checkpoint import load_into, read_checkpoint
-    from recbole_gcnprune.quick_start import build_model_and_trainer
+    from recbole_gcnprune.quick_start import build_model
 
-    model, _ = build_model_and_trainer(config, train)
+    model = build_model(config, train)
     return load_into(model, read_checkpoint(path))
 
 

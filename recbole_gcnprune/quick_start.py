@@ -34,13 +34,18 @@ def split_seed(config):
     return config["seed"] if config["split_seed"] is None else config["split_seed"]
 
 
-def build_model_and_trainer(config, train_data):
-    """Instantiate the model (seeded as RecBole does) and its trainer."""
+def build_model(config, train_data):
+    """Instantiate the model, seeded as RecBole does (no trainer, so no tensorboard writer)."""
     init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
     model = get_model(config["model"])(config, train_data._dataset).to(config["device"])
     getLogger().info(model)
-    trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
-    return model, trainer
+    return model
+
+
+def build_model_and_trainer(config, train_data):
+    """:func:`build_model` and its trainer."""
+    model = build_model(config, train_data)
+    return model, get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
 
 
 @contextmanager

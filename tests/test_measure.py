@@ -124,7 +124,7 @@ def test_full_sort_timing_on_a_recbole_model(tmp_path, monkeypatch):
     monkeypatch.setattr(sys, "argv", ["pytest"])
     monkeypatch.chdir(tmp_path)
     from recbole_gcnprune.config import Config
-    from recbole_gcnprune.quick_start import build_model_and_trainer, load_data
+    from recbole_gcnprune.quick_start import build_model, load_data
 
     _tiny_atomic_dataset(tmp_path)
     config = Config("GCNPruneGAN", "tiny", None, {
@@ -132,7 +132,8 @@ def test_full_sort_timing_on_a_recbole_model(tmp_path, monkeypatch):
         "prune_criterion": "none", "state": "WARNING",
     })
     dataset, (_, _, test_data) = load_data(config)
-    model, _ = build_model_and_trainer(config, test_data)
+    model = build_model(config, test_data)
+    assert not (tmp_path / "log_tensorboard").exists()  # no trainer, so no writer left open
     assert count_parameters(model) == (dataset.user_num + dataset.item_num) * 8
     assert state_dict_bytes(model) > count_parameters(model) * 4
     for source in (dataset, test_data):
