@@ -65,15 +65,16 @@ def stage_two_trainer(distil_from_dense, dense_embeddings):
     from recbole_gcnprune.trainer.gan_prune_trainer import GANPruneTrainer
 
     class StageTwoTrainer(GANPruneTrainer):
-        def _capture_teacher_embeddings(self):
+        def _capture_teacher_embeddings(self):  # also on a resumed run, before fine-tuning
             super()._capture_teacher_embeddings()  # the step-one model's: the rotation's basis
             self.own_embeddings = self.teacher_embeddings
-
-        def _rotate_teacher(self):
-            self.teacher_embeddings = self.own_embeddings
-            super()._rotate_teacher()
             if distil_from_dense:
                 self.teacher_embeddings = dense_embeddings
+
+        def _rotate_teacher(self):
+            target, self.teacher_embeddings = self.teacher_embeddings, self.own_embeddings
+            super()._rotate_teacher()
+            self.teacher_embeddings = target
 
     return StageTwoTrainer
 
