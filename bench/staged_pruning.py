@@ -15,6 +15,7 @@ step-one model's own embeddings); ``--distil-from start`` distils from the step-
 """
 
 import argparse
+import json
 import os
 import statistics
 import sys
@@ -41,10 +42,12 @@ def parse_args(argv):
     p.add_argument("--work-dir", default="bench/.work/staged")
     p.add_argument("--output", default=None, help="markdown table (default bench/results/...)")
     p.add_argument("--render-only", action="store_true", help="tabulate finished rows only")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    args.rows = rows_args(args)
+    return args
 
 
-def compare_args(args):
+def rows_args(args):
     """prune_compare's arguments naming the one-step rows (read, never run, here)."""
     argv = ["--dataset", args.dataset, "--split-seed", str(args.split_seed), "--work-dir",
             args.rows_dir, "--render-only", "--set", *args.set]
@@ -53,7 +56,7 @@ def compare_args(args):
 
 
 def finished_row(args, seed, ratio):
-    row = pc.run_row(compare_args(args), seed, ratio, args.criterion)
+    row = pc.run_row(args.rows, seed, ratio, args.criterion)
     if row is None:
         sys.exit(f"error: no {args.criterion} row for seed {seed} at prune ratio {ratio} in "
                  f"{args.rows_dir}: run bench/prune_compare.py with that --work-dir first")
@@ -86,16 +89,15 @@ def dense_embeddings(args, seed, train, teacher_file):
     from recbole_gcnprune.pruning.checkpoint import load_into, read_checkpoint
     from recbole_gcnprune.quick_start import build_model
 
-    dense = load_into(build_model(pc.dense_config(compare_args(args), seed), train),
+    dense = load_into(build_model(pc.dense_config(args.rows, seed), train),
                       read_checkpoint(teacher_file)).eval()
     with torch.no_grad():
         return tuple(t.detach() for t in dense.forward())
 
 
-def run_two_step(args, seed):
-    """Step two from seed ``seed``'s step-one row; cached as JSON in ``--work-dir``."""
-    import json
-
+def run_two_step(args, seed, end_row):
+    """Step two from seed ``seed``'s step-one row, to ``end_row``'s width (the one-step row it
+    is compared with); cached as JSON in ``--work-dir``."""
     path = os.path.join(args.work_dir, args.dataset, f"two-step-{seed}-split{args.split_seed}-"
                         f"{args.from_ratio}-{args.prune_ratio}-{args.distil_from}.json")
     if os.path.isfile(path):
@@ -103,7 +105,7 @@ def run_two_step(args, seed):
             return json.load(f)
     if args.render_only:
         return None
-    start_row, end_row = (finished_row(args, seed, r) for r in (args.from_ratio, args.prune_ratio))
+    start_row = finished_row(args, seed, args.from_ratio)
     start_width, end_width = start_row["widths"]["embedding"], end_row["widths"]["embedding"]
     result, report = stage_two(args, seed, start_row, 1.0 - end_width / start_width)
     if report["kept"]["embedding"] != end_width:
@@ -123,9 +125,9 @@ def stage_two(args, seed, start_row, ratio):
     from recbole_gcnprune.atomic import atomic_torch_save
     from recbole_gcnprune.config import Config
     from recbole_gcnprune.pruning.checkpoint import read_checkpoint
-    from recbole_gcnprune.quick_start import build_model, load_data
+    from recbole_gcnprune.quick_start import load_data, model_and_trainer
 
-    start_file = os.path.join(args.work_dir, args.dataset, f"start-{seed}.pth")
+    start_file = os.path.join(args.work_dir, args.dataset, f"start-{seed}-{args.from_ratio}.pth")
     atomic_torch_save({"state_dict": read_checkpoint(start_row["checkpoint"])["state_dict"]},
                       start_file)  # a plain state dict: a model of the step-one width loads it
     config = Config("GCNPruneGAN", args.dataset, args.config_files, {
@@ -133,17 +135,14 @@ def stage_two(args, seed, start_row, ratio):
         "prune_criterion": args.criterion, "embedding_size": start_row["widths"]["embedding"],
         "teacher_checkpoint": start_file,
         "checkpoint_dir": os.path.join(args.work_dir, "saved", args.distil_from),
-        **pc.overrides(compare_args(args))})
+        **pc.overrides(args.rows)})
     init_logger(config)
     _, (train, valid, test) = load_data(config)
     target = dense_embeddings(args, seed, train, start_row["teacher_file"])
-    trainer = stage_two_trainer(args.distil_from == "dense", target)(
-        config, build_model(config, train))
-    try:
+    trainer_class = stage_two_trainer(args.distil_from == "dense", target)
+    with model_and_trainer(config, train, trainer_class) as (_, trainer):
         _, valid_result = trainer.fit(train, valid, saved=True)
         test_result = trainer.evaluate(test, load_best_model=True)
-    finally:
-        trainer.tensorboard.close()
     return {"test": test_result, "valid": valid_result}, trainer.report
 
 
@@ -173,9 +172,10 @@ def main(argv=None):
     args, command = common.parse_own_args(parse_args, __file__, argv)
     pairs = []
     for seed in (int(s) for s in args.seeds.split(",")):
-        two = run_two_step(args, seed)
+        one = finished_row(args, seed, args.prune_ratio)
+        two = run_two_step(args, seed, one)
         if two is not None:
-            pairs.append((finished_row(args, seed, args.prune_ratio), two))
+            pairs.append((one, two))
     name = f"staged_pruning_{args.dataset}_{args.distil_from}.md"
     common.publish_table(args.output, name, render(args, pairs, command))
 

@@ -42,17 +42,19 @@ def build_model(config, train_data):
     return model
 
 
-def build_model_and_trainer(config, train_data):
-    """:func:`build_model` and its trainer."""
+def build_model_and_trainer(config, train_data, trainer_class=None):
+    """:func:`build_model` and its trainer: ``trainer_class`` (a subclass, e.g. a benchmark's
+    variant), else the one the registry names for the model."""
     model = build_model(config, train_data)
-    return model, get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
+    trainer_class = trainer_class or get_trainer(config["MODEL_TYPE"], config["model"])
+    return model, trainer_class(config, model)
 
 
 @contextmanager
-def model_and_trainer(config, train_data):
+def model_and_trainer(config, train_data, trainer_class=None):
     """:func:`build_model_and_trainer` for a ``with`` block, after which the tensorboard writer
     RecBole's ``Trainer`` opens (and never closes) is closed."""
-    model, trainer = build_model_and_trainer(config, train_data)
+    model, trainer = build_model_and_trainer(config, train_data, trainer_class)
     try:
         yield model, trainer
     finally:

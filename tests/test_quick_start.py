@@ -37,3 +37,21 @@ def test_fixed_split_seed_keeps_the_split_across_training_seeds(test_split):
 
 def test_split_seed_draws_the_split(test_split):
     assert test_split(seed=1, split_seed=7) == test_split(seed=7)
+
+
+def test_model_and_trainer_takes_a_trainer_subclass_and_closes_its_writer(tiny_config_dict):
+    from recbole.trainer import Trainer
+
+    from recbole_gcnprune.config import Config
+
+    class RecordingTrainer(Trainer):
+        pass
+
+    config = Config("BPR", "tiny", None, tiny_config_dict)
+    _, (train, _, _) = quick_start.load_data(config)
+    with quick_start.model_and_trainer(config, train, RecordingTrainer) as (model, trainer):
+        assert type(trainer) is RecordingTrainer and trainer.model is model
+    assert trainer.tensorboard.all_writers is None  # what close() leaves
+    _, default = quick_start.build_model_and_trainer(config, train)
+    assert type(default) is Trainer  # the registry's, without trainer_class
+    default.tensorboard.close()
