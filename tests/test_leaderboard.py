@@ -204,8 +204,8 @@ def test_each_row_closes_its_tensorboard_writer(tiny, monkeypatch):
 
     trainers, build = [], quick_start.build_model_and_trainer
 
-    def recording(config, train_data):
-        model, trainer = build(config, train_data)
+    def recording(config, train_data, trainer_class=None):
+        model, trainer = build(config, train_data, trainer_class)
         trainers.append(trainer)
         return model, trainer
 
