@@ -145,40 +145,6 @@ def test_fine_tuning_trains_at_its_own_learning_rate(make_config, make_data, pru
     assert {lr for phase, lr in seen if phase == "finetune.pth"} == {expected}
 
 
-def creeping_fine_tuning(trainer, loaders, monkeypatch):
-    """Fit with every fine-tuning validation replaced by a creep with flutter (a new best every
-    other validation, each by 0.0002); return the fine-tuning's validation scores."""
-    from recbole.trainer import Trainer
-
-    real, scores = Trainer._valid_epoch, []
-
-    def valid_epoch(self, valid_data, show_progress=False):
-        if os.path.basename(self.saved_model_file) != "finetune.pth":
-            return real(self, valid_data, show_progress)
-        k = len(scores)
-        scores.append(0.1 + 0.0002 * (k // 2) - 0.0001 * (k % 2))
-        return scores[-1], {"ndcg@10": scores[-1]}
-
-    monkeypatch.setattr(Trainer, "_valid_epoch", valid_epoch)
-    trainer.fit(loaders[0], loaders[1], saved=True)
-    return scores
-
-
-@pytest.mark.parametrize(("delta", "validations"), [(0, 20), (0.001, 6)])
-def test_fine_tuning_stops_when_no_gain_beats_the_stopping_delta(
-        make_config, make_data, prune_dict, monkeypatch, delta, validations):
-    # RecBole's rule (delta 0) never stops a creep whose new bests come every other validation;
-    # with delta 0.001 none of its gains counts: the 5th validation past the first (patience 4)
-    # that is not a new best stops it, the 6th
-    _, loaders, _, trainer = build(make_config, make_data, {
-        **prune_dict, "prune_criterion": "magnitude", "epochs": 20, "eval_step": 1,
-        "stopping_step": 4, "finetune_stopping_delta": delta})
-    scores = creeping_fine_tuning(trainer, loaders, monkeypatch)
-    assert len(scores) == validations
-    assert trainer.best_valid_score == max(scores)  # the best is kept, whatever its margin
-    assert trainer.gain_patience is None  # the teacher of a later fit counts as RecBole does
-
-
 def test_without_validation_fine_tuning_is_not_validated_either(make_config, make_data,
                                                                  prune_dict):
     _, _, _, trainer = build(make_config, make_data, {

@@ -113,54 +113,15 @@ def test_dense_mode_and_pruned_runs_share_one_teacher(make_config, make_data, pr
     assert again.report["teacher"]["cached"]
 
 
-UNRECORDED_MODE = "does not record training with deterministic algorithms"
+def test_a_trained_teacher_records_the_code_and_the_mode_it_trained_under(
+        make_config, make_data, prune_dict):
+    from recbole_gcnprune.version import code_version
 
-
-def _teacher_without_mode_record(make_config, make_data, prune_dict):
-    """A dense run's cached teacher, its metadata's deterministic-mode record removed (as written
-    before the record); the run and the teacher file."""
     _, loaders, _, dense = build(make_config, make_data, {**prune_dict, "prune_criterion": "none"})
     dense.fit(loaders[0], loaders[1], saved=True)
-    assert dense.report["teacher"]["deterministic"] is True
-    checkpoint = read_checkpoint(dense.report["teacher_file"])
-    del checkpoint["meta"]["deterministic"]
-    torch.save(checkpoint, dense.report["teacher_file"])
-    return dense, dense.report["teacher_file"]
-
-
-def test_a_cached_teacher_without_the_mode_record_is_reused_with_a_warning(
-        make_config, make_data, prune_dict, caplog):
-    dense, _ = _teacher_without_mode_record(make_config, make_data, prune_dict)
-    _, loaders, _, old = build(make_config, make_data, {**prune_dict, "prune_criterion": "none"})
-    with caplog.at_level("WARNING"):
-        old.fit(loaders[0], loaders[1], saved=True)
-    assert UNRECORDED_MODE in caplog.text
-    assert old.best_valid_score == dense.best_valid_score
-
-
-@pytest.mark.parametrize("case", ["recorded", "teacher_checkpoint", "reproducibility off"])
-def test_no_mode_warning_where_it_does_not_apply(make_config, make_data, prune_dict, caplog,
-                                                 case):
-    if case == "recorded":
-        _, loaders, _, dense = build(make_config, make_data,
-                                     {**prune_dict, "prune_criterion": "none"})
-        dense.fit(loaders[0], loaders[1], saved=True)
-        settings = {}
-    else:
-        _, path = _teacher_without_mode_record(make_config, make_data, prune_dict)
-        settings = ({"teacher_checkpoint": path} if case == "teacher_checkpoint"
-                    else {"reproducibility": False})
-    if case == "reproducibility off":  # its own cache key: write the unrecorded teacher there
-        _, loaders, _, off = build(make_config, make_data,
-                                   {**prune_dict, "prune_criterion": "none", **settings})
-        os.makedirs(os.path.dirname(off.teacher_file), exist_ok=True)
-        os.replace(path, off.teacher_file)
-    _, loaders, _, run = build(make_config, make_data,
-                               {**prune_dict, "prune_criterion": "none", **settings})
-    with caplog.at_level("WARNING"):
-        run.fit(loaders[0], loaders[1], saved=True)
-    assert run.report["teacher"]["cached"]
-    assert UNRECORDED_MODE not in caplog.text
+    meta = read_checkpoint(dense.report["teacher_file"])["meta"]
+    assert meta["deterministic"] is True
+    assert meta["code_version"] == code_version() == dense.report["code_version"]
 
 
 def test_missing_teacher_checkpoint_is_a_one_line_config_error(make_config, make_data, prune_dict,
@@ -292,7 +253,7 @@ def test_unknown_rotation_is_a_one_line_config_error(make_config, prune_dict):
         make_config("GCNPruneGAN", {**prune_dict, "prune_rotation": "svd"})
 
 
-def test_runs_keep_their_cache_names_at_the_settings_before_a_key(make_config, prune_dict):
+def test_run_keys_name_the_settings_that_act(make_config, prune_dict):
     from recbole_gcnprune.trainer.run_keys import config_key
 
     def key(**overrides):
@@ -302,42 +263,35 @@ def test_runs_keep_their_cache_names_at_the_settings_before_a_key(make_config, p
     assert key(ccl_margin=0.2, ccl_negative_weight=3) == bpr  # inactive under BPR
     assert key(ranking_loss="ccl") != bpr
     assert key(ranking_loss="ccl", ccl_margin=0.2) != key(ranking_loss="ccl")
-    ccl = key(ranking_loss="ccl")
-    assert key(ranking_loss="ccl", ccl_item_norm=True) == ccl  # the behaviour before the key
-    assert key(ranking_loss="ccl", ccl_item_norm=False) != ccl
-    assert key(adv_profile="sampled") == bpr  # the behaviour before the key
-    assert key(adv_profile="panel") != bpr
-    assert key(finetune_eval_step=None) == bpr  # the behaviour before the key
+    assert key(ranking_loss="ccl", ccl_item_norm=False) != key(ranking_loss="ccl")
     assert key(finetune_eval_step=1) != bpr
-    assert key(finetune_learning_rate=None) == bpr  # the behaviour before the key
     assert key(finetune_learning_rate=1e-3) != bpr
-    assert key(search_learning_rate=None) == bpr  # the behaviour before the key
     assert key(search_learning_rate=1e-3) != bpr
-    assert key(search_top_items=0) == bpr  # the behaviour before the key
-    assert key(search_top_items=400) != bpr
-    assert key(search_rank_weight=1.0) == bpr  # the behaviour before the key
-    assert key(search_rank_weight=0.0) != bpr
-    # a frozen student's default (no ranking term) is not the behaviour before the key
-    assert (key(search_learning_rate=0)
-            != key(search_learning_rate=0, search_rank_weight=1.0))
-    assert key(finetune_stopping_delta=0) == bpr  # the behaviour before the key
-    assert key(finetune_stopping_delta=5e-4) != bpr
+    assert key(distill_top_items=32) != bpr
 
 
-def test_the_discriminator_setting_leaves_the_teacher_cache_alone(make_config, prune_dict):
+def test_run_keys_change_with_the_code_version(make_config, prune_dict, monkeypatch):
+    """A teacher, run or row made by other code is recomputed, not reused."""
+    from recbole_gcnprune.trainer import run_keys
+
+    config = make_config("GCNPruneGAN", prune_dict)
+    before = run_keys.config_key(config, ())
+    monkeypatch.setattr(run_keys, "code_version", lambda: "another-code")
+    assert run_keys.config_key(config, ()) != before
+
+
+def test_the_pruning_settings_leave_the_teacher_cache_alone(make_config, prune_dict):
     from recbole_gcnprune.trainer.run_keys import PRUNING_KEYS, RUNTIME_KEYS, config_key
 
     def teacher_key(**overrides):
         config = make_config("GCNPruneGAN", {**prune_dict, **overrides})
         return config_key(config, PRUNING_KEYS + RUNTIME_KEYS)
 
-    assert teacher_key(adv_profile="panel") == teacher_key(adv_profile="sampled")
     assert teacher_key(finetune_eval_step=1) == teacher_key()
     assert teacher_key(finetune_learning_rate=1e-3) == teacher_key()
     assert teacher_key(search_learning_rate=1e-3) == teacher_key()
-    assert teacher_key(search_top_items=400) == teacher_key()
-    assert teacher_key(search_rank_weight=0.0) == teacher_key()
-    assert teacher_key(finetune_stopping_delta=5e-4) == teacher_key()
+    assert teacher_key(distill_top_items=32) == teacher_key()
+    assert teacher_key(prune_ratio=0.9, prune_criterion="taylor") == teacher_key()
 
 
 def test_the_config_files_spelling_leaves_the_cache_names_alone(make_config, prune_dict,

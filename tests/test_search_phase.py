@@ -56,15 +56,15 @@ def test_a_frozen_student_keeps_the_teachers_weights_and_masks_its_outputs(
     torch.testing.assert_close(item_all.T.detach(), expected[1].T)
 
 
-@pytest.mark.parametrize(("search_rank_weight", "rank_calls"), [(1.0, 3), (0.0, 0)])
-def test_the_search_leaves_the_ranking_term_out_at_rank_weight_zero(
-        make_config, make_data, prune_dict, monkeypatch, search_rank_weight, rank_calls):
-    """``search_rank_weight: 0``: the search's objective is the distillation, adversarial and
-    budget terms alone; the student's ranking loss is not even computed."""
+@pytest.mark.parametrize(("search_learning_rate", "rank_calls"), [(0.01, 3), (0, 0)])
+def test_a_frozen_search_leaves_the_ranking_term_out(
+        make_config, make_data, prune_dict, monkeypatch, search_learning_rate, rank_calls):
+    """A frozen student (``search_learning_rate: 0``): the search's objective is the
+    distillation, adversarial and budget terms alone; the ranking loss is not even computed."""
     from recbole_gcnprune.pruning import gan_search
 
     _, loaders, model, trainer = build(make_config, make_data, {
-        **prune_dict, "search_learning_rate": 0, "search_rank_weight": search_rank_weight})
+        **prune_dict, "search_learning_rate": search_learning_rate})
     trainer._teacher(loaders[0], loaders[1], verbose=False, show_progress=False)
     search = gan_search.AdversarialMaskSearch(model, trainer.teacher_embeddings,
                                               trainer.search_settings)
@@ -72,7 +72,7 @@ def test_the_search_leaves_the_ranking_term_out_at_rank_weight_zero(
     monkeypatch.setattr(model, "loss_from_embeddings", lambda *a: calls.append(1) or loss(*a))
     search.run([next(iter(loaders[0]))] * 3)
     assert len(calls) == rank_calls
-    assert (search.history[-1]["rank"] > 0) == (search_rank_weight > 0)
+    assert (search.history[-1]["rank"] > 0) == (search_learning_rate > 0)
 
 
 @pytest.mark.parametrize(("search_stopping_step", "epochs_run"), [(0, 6), (2, 3)])
@@ -136,95 +136,13 @@ def test_a_search_run_on_its_own_is_deterministic_when_its_settings_say_so(
     assert not torch.are_deterministic_algorithms_enabled()
 
 
-def test_panel_discriminator_sees_the_same_items_in_the_same_order(make_config, make_data,
-                                                                    prune_dict, monkeypatch):
-    from recbole_gcnprune.pruning import gan_search
-
-    _, loaders, model, trainer = build(
-        make_config, make_data, {**prune_dict, "adv_profile": "panel", "n_items_sampled": 5}
-    )
-    trainer._teacher(loaders[0], loaders[1], verbose=False, show_progress=False)
-    search = gan_search.AdversarialMaskSearch(model, trainer.teacher_embeddings,
-                                              trainer.search_settings)
-    items_seen, scores, fed = [], [], []
-    shared_scores, score_profiles = search.distillation.shared_scores, gan_search.score_profiles
-
-    def record_scores(users, items, user_all, item_all):
-        items_seen.append(items)
-        scores.append(shared_scores(users, items, user_all, item_all))
-        return scores[-1]
-
-    def record_fed(teacher, student):
-        fed.append((teacher, student))
-        return score_profiles(teacher, student)
-
-    monkeypatch.setattr(search.distillation, "shared_scores", record_scores)
-    monkeypatch.setattr(gan_search, "score_profiles", record_fed)
-    search.run([next(iter(loaders[0]))] * 2)
-    # each step scores the distillation's fresh sample, then the panel; the panel never moves
-    assert len(items_seen) == 4
-    assert torch.equal(items_seen[1], items_seen[3])
-    assert not torch.equal(items_seen[0], items_seen[2])
-    assert len(set(items_seen[1].tolist())) == 5
-    # and the discriminator is fed the panel's scores, not the distillation's
-    assert len(fed) == 2 and all(f[0] is scores[2 * k + 1][0] and f[1] is scores[2 * k + 1][1]
-                                 for k, f in enumerate(fed))
-
-
-def test_search_distils_on_the_teachers_top_items_but_hides_them_from_the_discriminator(
-        make_config, make_data, prune_dict, monkeypatch):
-    from recbole_gcnprune.pruning import gan_search
-
-    _, loaders, model, trainer = build(
-        make_config, make_data, {**prune_dict, "search_top_items": 3, "n_items_sampled": 5}
-    )
-    assert trainer.search_settings.top_items == 3
-    trainer._teacher(loaders[0], loaders[1], verbose=False, show_progress=False)
-    search = gan_search.AdversarialMaskSearch(model, trainer.teacher_embeddings,
-                                              trainer.search_settings)
-    seen, fed = [], []
-    users_and_profiles, score_profiles = (search.distillation.users_and_profiles,
-                                          gan_search.score_profiles)
-
-    def record_profiles(user, user_all, item_all):
-        seen.append(users_and_profiles(user, user_all, item_all))
-        return seen[-1]
-
-    def record_fed(teacher, student):
-        fed.append(teacher)
-        return score_profiles(teacher, student)
-
-    monkeypatch.setattr(search.distillation, "users_and_profiles", record_profiles)
-    monkeypatch.setattr(gan_search, "score_profiles", record_fed)
-    search.run([next(iter(loaders[0]))])
-    (users, (teacher, _)), = seen
-    assert teacher.shape == (users.numel(), 3 + 5)
-    # the first 3 columns are the teacher's scores on its own top 3 items for each user
-    user_e, item_e = trainer.teacher_embeddings
-    full = user_e[users] @ item_e.T
-    torch.testing.assert_close(teacher[:, :3], full.topk(3, dim=1).values)
-    torch.testing.assert_close(teacher[:, :3], full.gather(1, search.distillation.top_items[users]))
-    # the discriminator sees only the 5 random columns (the top ones are in the teacher's order)
-    assert fed[0].shape == (users.numel(), 5)
-    torch.testing.assert_close(fed[0], teacher[:, 3:])
-
-
-def test_the_search_depth_names_only_gan_runs(make_config, make_data, prune_dict):
+def test_the_search_settings_name_only_gan_runs(make_config, make_data, prune_dict):
     def run_dir(**overrides):
         return build(make_config, make_data, {**prune_dict, **overrides})[3].run_dir
 
-    assert run_dir(search_top_items=8) != run_dir()
-    assert (run_dir(prune_criterion="magnitude", search_top_items=8)
+    assert run_dir(search_epochs=3) != run_dir()
+    assert (run_dir(prune_criterion="magnitude", search_epochs=3)
             == run_dir(prune_criterion="magnitude"))
-    assert run_dir(search_rank_weight=0.0) != run_dir()
-    assert (run_dir(prune_criterion="taylor", search_rank_weight=0.0)
+    assert run_dir(adv_weight=0.0) != run_dir()
+    assert (run_dir(prune_criterion="taylor", adv_weight=0.0)
             == run_dir(prune_criterion="taylor"))
-
-
-def test_search_settings_reject_an_unknown_profile():
-    from recbole_gcnprune.pruning.gan_search import SearchSettings
-
-    with pytest.raises(ValueError, match="adv_profile='fixed': must be one of sampled, panel"):
-        SearchSettings(epochs=1, keep_fraction=0.5, adv_weight=0.1, distill_weight=1.0,
-                       budget_weight=1.0, student_lr=0.01, generator_lr=0.01,
-                       discriminator_lr=0.01, adv_profile="fixed")

@@ -3,16 +3,15 @@
 Per training batch:
 1. the generator gives keep-logits; a Gumbel-sigmoid sample gives soft masks ``m_g``;
 2. the student (the teacher's weights, trained on) runs under ``m``;
-3. the discriminator learns teacher score profiles = real, student profiles = fake, on the
-   items ``adv_profile`` names (discriminator.py: a fresh random sample per step, or a fixed
-   panel of items in a fixed order, GAL's class logits);
+3. the discriminator learns teacher score profiles = real, student profiles = fake, on a fresh
+   random sample of items per step (discriminator.py);
 4. generator + student minimise
-   ``rank_weight * rank + adv_weight * adv + distill_weight * KL(teacher || student)
+   ``rank + adv_weight * adv + distill_weight * KL(teacher || student)
    + budget_weight * budget`` where ``rank`` is the model's own ranking loss under the masks
-   (``rank_weight`` 0 leaves it out, the default for a frozen student: see
-   ``config.resolve_search_rank_weight``), ``adv`` asks the discriminator to call the student
-   real, the KL is between softmaxes of each user's standardised scores on the teacher's top
-   ``top_items`` items for that user (none by default) plus the sampled items, and
+   (left out for a frozen student, which cannot re-scale its scores: the loss would judge a
+   channel set by how its scores sit against the loss's margin, not by how it ranks), ``adv``
+   asks the discriminator to call the student real, the KL is between softmaxes of each user's
+   standardised scores on the sampled items, and
    ``budget = sum_g (mean_c sigmoid(logit_gc) - keep)^2``.
 The search returns ``sigmoid(logit)`` per channel; the caller keeps the top-k per group.
 
@@ -31,11 +30,7 @@ import torch.nn.functional as F
 
 from recbole_gcnprune.determinism import deterministic_algorithms
 from recbole_gcnprune.model.gcn_prune_gan import EMBEDDING_GROUP
-from recbole_gcnprune.pruning.discriminator import (
-    ProfileDiscriminator,
-    item_panel,
-    score_profiles,
-)
+from recbole_gcnprune.pruning.discriminator import ProfileDiscriminator, score_profiles
 from recbole_gcnprune.pruning.distill import RankingDistillation, profile_kl
 from recbole_gcnprune.pruning.frozen_student import FrozenStudent, parameters_frozen
 from recbole_gcnprune.pruning.generator import (
@@ -44,9 +39,6 @@ from recbole_gcnprune.pruning.generator import (
     channel_descriptors,
     gumbel_sigmoid,
 )
-
-ADV_PROFILES = ("sampled", "panel")
-
 
 @dataclass(frozen=True)
 class SearchSettings:
@@ -61,17 +53,14 @@ class SearchSettings:
     tau_start: float = 1.0
     tau_end: float = 0.1
     n_items_sampled: int = 128
-    top_items: int = 0
-    adv_profile: str = "sampled"
-    rank_weight: float = 1.0
     max_users: int = 256
     seed: int = 0
     deterministic: bool = False
 
-    def __post_init__(self):
-        if self.adv_profile not in ADV_PROFILES:
-            raise ValueError(f"adv_profile={self.adv_profile!r}: must be one of "
-                             f"{', '.join(ADV_PROFILES)}")
+    @property
+    def rank_weight(self):
+        """The student's own ranking loss counts only when the student trains."""
+        return 0.0 if self.student_lr == 0 else 1.0
 
 
 class AdversarialMaskSearch:
@@ -82,19 +71,13 @@ class AdversarialMaskSearch:
         self.settings = settings
         self.rng = torch.Generator().manual_seed(settings.seed)
         self.distillation = RankingDistillation(
-            teacher_embeddings, settings.n_items_sampled, settings.top_items, self.rng,
+            teacher_embeddings, settings.n_items_sampled, 0, self.rng,
             settings.max_users,
         )
         self.groups = student.channel_groups()
         device = self.distillation.teacher_user.device
         self.generator = MaskGenerator({g.name: g.width for g in self.groups}).to(device)
-        self.panel = None
-        if settings.adv_profile == "panel":
-            self.panel = item_panel(
-                self.distillation.teacher_item.shape[0], settings.n_items_sampled, self.rng
-            ).to(device)
-        width = settings.n_items_sampled if self.panel is None else self.panel.numel()
-        self.discriminator = ProfileDiscriminator(width).to(device)
+        self.discriminator = ProfileDiscriminator(settings.n_items_sampled).to(device)
         self.frozen = settings.student_lr == 0
         self.opt_student = None if self.frozen else torch.optim.Adam(
             student.parameters(), lr=settings.student_lr)
@@ -160,12 +143,10 @@ class AdversarialMaskSearch:
         user = interaction[self.student.USER_ID]
         rank = (self._rank(interaction, user_all, item_all) if s.rank_weight
                 else torch.zeros((), device=user.device))
-        users, (teacher_profiles, student_profiles) = self.distillation.users_and_profiles(
+        _, (teacher_profiles, student_profiles) = self.distillation.users_and_profiles(
             user, user_all, item_all
         )
-        real, fake = self._discriminator_inputs(
-            users, (teacher_profiles, student_profiles), user_all, item_all
-        )
+        real, fake = score_profiles(teacher_profiles, student_profiles)
 
         d_loss = self._discriminator_step(real, fake)
         adv = F.binary_cross_entropy_with_logits(
@@ -192,16 +173,6 @@ class AdversarialMaskSearch:
             user_all, item_all, interaction[student.USER_ID],
             interaction[student.ITEM_ID], interaction[student.NEG_ITEM_ID],
         ).sum()
-
-    def _discriminator_inputs(self, users, profiles, user_all, item_all):
-        """Standardised teacher (real) and student (fake) scores on the ``adv_profile`` items:
-        the random columns of the distillation's ``profiles`` (its teacher's-top columns are in
-        the teacher's order, which would give the teacher away), or the scores on the panel."""
-        if self.panel is None:
-            profiles = tuple(p[:, -self.settings.n_items_sampled:] for p in profiles)
-        else:
-            profiles = self.distillation.shared_scores(users, self.panel, user_all, item_all)
-        return score_profiles(*profiles)
 
     def _discriminator_step(self, real, fake):
         ones = torch.ones(real.shape[0], device=real.device)

@@ -39,17 +39,12 @@ from recbole_gcnprune.pruning.importance import (
 from recbole_gcnprune.pruning.report import size_report
 from recbole_gcnprune.pruning.rotation import rotate_to_principal_basis
 from recbole_gcnprune.pruning.surgery import prune_channels
+from recbole_gcnprune.settings import PruneSettings
+from recbole_gcnprune.version import code_version
 from recbole_gcnprune.trainer.phase_resume import PhaseResume
 from recbole_gcnprune.trainer.replayed_eval import replayable
-from recbole_gcnprune.trainer.run_keys import (
-    FROM_SCRATCH,
-    PRUNING_KEYS,
-    RUNTIME_KEYS,
-    config_key,
-    inactive_keys,
-)
+from recbole_gcnprune.trainer.run_keys import PRUNING_KEYS, RUNTIME_KEYS, config_key
 from recbole_gcnprune.trainer.search_validation import SearchValidation
-from recbole_gcnprune.trainer.stopping import GainPatience
 
 
 def plain_metrics(result):
@@ -74,35 +69,22 @@ class GANPruneTrainer(PhaseResume, Trainer):
     def __init__(self, config, model):
         super().__init__(config, model)
         self.seed, self.reproducibility = config["seed"], config["reproducibility"]
-        self.criterion = config["prune_criterion"]
-        self.prune_ratio = config["prune_ratio"]
-        self.prune_rotation = config["prune_rotation"]
-        self.inherit_weight = config["inherit_weight"]
-        self.teacher_checkpoint = config["teacher_checkpoint"]
-        self.taylor_batches = config["taylor_batches"]
-        self.search_stopping_step = config["search_stopping_step"]
-        self.finetune_distill_weight = config["finetune_distill_weight"]
-        self.distill_top_items = config["distill_top_items"]
-        self.finetune_eval_step = config["finetune_eval_step"]
-        self.finetune_learning_rate = config["finetune_learning_rate"]
-        self.finetune_stopping_delta = config["finetune_stopping_delta"]
-        self.gain_patience = None  # fine-tuning's patience, when finetune_stopping_delta > 0
+        self.settings = settings = PruneSettings.from_config(config)
+        self.criterion = settings.prune_criterion
+        self.prune_ratio = settings.prune_ratio
         self.eval_replays = {}  # validation loaders' batches, built once (replayed_eval.py)
         self.search_settings = SearchSettings(
-            epochs=config["search_epochs"],
+            epochs=settings.search_epochs,
             keep_fraction=1.0 - self.prune_ratio,
-            adv_weight=config["adv_weight"],
-            distill_weight=config["distill_weight"],
-            budget_weight=config["budget_weight"],
-            student_lr=_unless_none(config["search_learning_rate"], config["learning_rate"]),
-            generator_lr=config["generator_lr"],
-            discriminator_lr=config["discriminator_lr"],
-            tau_start=config["tau_start"],
-            tau_end=config["tau_end"],
-            n_items_sampled=config["n_items_sampled"],
-            top_items=config["search_top_items"],
-            adv_profile=config["adv_profile"],
-            rank_weight=config["search_rank_weight"],
+            adv_weight=settings.adv_weight,
+            distill_weight=settings.distill_weight,
+            budget_weight=settings.budget_weight,
+            student_lr=_unless_none(settings.search_learning_rate, config["learning_rate"]),
+            generator_lr=settings.generator_lr,
+            discriminator_lr=settings.discriminator_lr,
+            tau_start=settings.tau_start,
+            tau_end=settings.tau_end,
+            n_items_sampled=settings.n_items_sampled,
             seed=self.seed,
             deterministic=self.reproducibility,
         )
@@ -111,13 +93,13 @@ class GANPruneTrainer(PhaseResume, Trainer):
         self.teacher_file = os.path.join(
             base, "teachers", f"{name}-{config_key(config, PRUNING_KEYS + RUNTIME_KEYS)}.pth"
         )
-        unused = inactive_keys(self.criterion)
-        self.run_dir = os.path.join(base, "runs",
-                                    f"{name}-{config_key(config, RUNTIME_KEYS + unused)}")
+        self.run_dir = os.path.join(
+            base, "runs", f"{name}-{config_key(config, RUNTIME_KEYS + settings.inactive_keys())}")
         self.pruning = None
         self.teacher_embeddings = None
         self.distillation = None
-        self.report = {"criterion": self.criterion, "prune_ratio": self.prune_ratio,
+        self.report = {"code_version": code_version(),
+                       "criterion": self.criterion, "prune_ratio": self.prune_ratio,
                        "run_dir": self.run_dir, "teacher_file": None}
 
     # ----------------------------------------------------------------------------- pipeline
@@ -166,7 +148,7 @@ class GANPruneTrainer(PhaseResume, Trainer):
 
     def _select(self, train_data, valid_data, verbose, show_progress):
         """Phase 1+2: teacher, then kept indices per group under the budget."""
-        if self.criterion in FROM_SCRATCH:
+        if self.settings.from_scratch:
             if self._distills():  # distill_small: the teacher is the distillation target only
                 self._teacher(train_data, valid_data, verbose, show_progress)
             self._seed_phase(train_data, "selection")
@@ -175,7 +157,7 @@ class GANPruneTrainer(PhaseResume, Trainer):
         self._teacher(train_data, valid_data, verbose, show_progress)
         self._seed_phase(train_data, "selection")
         start = time()
-        if self.prune_rotation == "pca":
+        if self.settings.prune_rotation == "pca":
             self._rotate_teacher()
         scores = self._importance(train_data, valid_data)(self.model, self.model.channel_groups())
         kept = select_channels(self.model.channel_groups(), scores, self.prune_ratio)
@@ -197,7 +179,7 @@ class GANPruneTrainer(PhaseResume, Trainer):
             self.model.train()
             return TaylorImportance(
                 train_data, lambda batch: self.model.calculate_loss(batch.to(self.device)),
-                self.taylor_batches)
+                self.settings.taylor_batches)
         return KeepProbabilityImportance(self._gan_search(train_data, valid_data))
 
     def _gan_search(self, train_data, valid_data):
@@ -207,7 +189,7 @@ class GANPruneTrainer(PhaseResume, Trainer):
         self.logger.info(set_color("GAN mask search", "green") + f": {self.search_settings}")
         validation = SearchValidation(
             self.model, lambda probs: self._pruned_valid_score(valid_data, probs),
-            self.eval_step, self.search_settings.epochs, self.search_stopping_step,
+            self.eval_step, self.search_settings.epochs, self.settings.search_stopping_step,
             self.valid_metric_bigger, search.history)
         keep_probabilities = search.run(train_data, None if valid_data is None else validation)
         if validation.best is not None:
@@ -237,9 +219,9 @@ class GANPruneTrainer(PhaseResume, Trainer):
         """Phase 3: physical removal; train_small and distill_small re-initialise the small model."""
         prune_channels(self.model, kept)
         self._seed_phase(None, "fresh_weights")
-        if self.criterion in FROM_SCRATCH:
+        if self.settings.from_scratch:
             self.model._init_weights()
-        elif self.inherit_weight < 1:
+        elif self.settings.inherit_weight < 1:
             self._shrink_and_perturb()
         self.pruning = {
             "criterion": self.criterion,
@@ -265,7 +247,8 @@ class GANPruneTrainer(PhaseResume, Trainer):
         inherited = {k: v.clone() for k, v in self.model.state_dict().items()}
         self.model._init_weights()
         for name, tensor in self.model.state_dict().items():
-            tensor.mul_(1 - self.inherit_weight).add_(inherited[name], alpha=self.inherit_weight)
+            weight = self.settings.inherit_weight
+            tensor.mul_(1 - weight).add_(inherited[name], alpha=weight)
 
     def _finetune(self, train_data, valid_data, verbose, saved, show_progress, callback_fn):
         """Phase 4: RecBole's fit on the pruned model, with a fresh optimiser and early stopping."""
@@ -273,14 +256,10 @@ class GANPruneTrainer(PhaseResume, Trainer):
         start = time()
         schedule = self.eval_step, self.stopping_step
         self.eval_step, self.stopping_step = self._finetune_schedule()
-        if self.finetune_stopping_delta:
-            self.gain_patience = GainPatience(self.finetune_stopping_delta,
-                                              self.valid_metric_bigger)
         try:
             result = super().fit(train_data, valid_data, verbose, saved, show_progress, callback_fn)
         finally:
             self.eval_step, self.stopping_step = schedule
-            self.gain_patience = None
         self.report["finetune_seconds"] = time() - start
         self.distillation = None
         atomic_write_json(os.path.join(self.run_dir, "finetune.json"),
@@ -292,75 +271,47 @@ class GANPruneTrainer(PhaseResume, Trainer):
         """The fine-tuning's seeding, fresh optimiser (at its own rate) and distillation."""
         self._seed_phase(train_data, "finetune")
         self._reset_training_state(os.path.join(self.run_dir, "finetune.pth"),
-                                   self.finetune_learning_rate)
+                                   self.settings.finetune_learning_rate)
         self.distillation = self._finetune_distillation() if self._distills() else None
 
     def _finetune_schedule(self):
         """(eval_step, stopping_step) of fine-tuning: validation every ``finetune_eval_step``
         epochs (default: ``eval_step``), with the same patience in epochs as the teacher's;
         unchanged when ``eval_step`` <= 0 (no validation at all)."""
-        if self.finetune_eval_step is None or self.eval_step <= 0:
+        if self.settings.finetune_eval_step is None or self.eval_step <= 0:
             return self.eval_step, self.stopping_step
-        step = min(self.finetune_eval_step, self.epochs)
+        step = min(self.settings.finetune_eval_step, self.epochs)
         return step, math.ceil(self.stopping_step * self.eval_step / step)
 
     def _valid_epoch(self, valid_data, show_progress=False):
         """RecBole's validation, on batches built at the first validation and replayed after."""
-        valid_data = replayable(valid_data, self.eval_replays)
-        score, result = super()._valid_epoch(valid_data, show_progress)
-        if self.gain_patience is not None:
-            self._count_real_gains(score)
-        return score, result
-
-    def _count_real_gains(self, score):
-        """``finetune_stopping_delta``: RecBole's ``early_stopping``, which runs next, restarts
-        its count at a new best and otherwise adds 1 and stops past ``stopping_step``. Handed
-        the validations since the last gain above the delta, less this one, it stops after
-        ``stopping_step`` validations without such a gain, and still saves every new best."""
-        stalled = self.gain_patience.update(score)
-        self.cur_step = stalled - 1
-        best = self.best_valid_score
-        new_best = score >= best if self.valid_metric_bigger else score <= best
-        if stalled > self.stopping_step and not new_best:
-            self.logger.info(
-                f"fine-tuning stops: no validation gain above finetune_stopping_delta="
-                f"{self.finetune_stopping_delta:g} in {stalled} validations; best "
-                f"{self.valid_metric} {best:.4f} is kept (the epoch RecBole names next is "
-                "that of the last such gain)")
+        return super()._valid_epoch(replayable(valid_data, self.eval_replays), show_progress)
 
     # ------------------------------------------------------------------------------ teacher
     def _teacher(self, train_data, valid_data, verbose, show_progress):
-        source = self.teacher_checkpoint or self.teacher_file
+        source = self.settings.teacher_checkpoint or self.teacher_file
         self.report["teacher_file"] = source
         if os.path.isfile(source):
-            label = "teacher_checkpoint" if self.teacher_checkpoint else "cached teacher"
+            label = "teacher_checkpoint" if self.settings.teacher_checkpoint else "cached teacher"
             checkpoint = load_teacher(self.model, source, self.device, label)
             self.report["teacher"] = {**checkpoint.get("meta", {}), "cached": True}
             self.logger.info(set_color("teacher loaded", "green") + f": {source}")
-            self._warn_if_unrecorded_mode(self.report["teacher"])
             self._capture_teacher_embeddings()
             return
-        if self.teacher_checkpoint:
-            raise ConfigError(f"teacher_checkpoint {self.teacher_checkpoint} not found: "
+        if self.settings.teacher_checkpoint:
+            raise ConfigError(f"teacher_checkpoint {self.settings.teacher_checkpoint} not found: "
                               f"{TEACHER_HINT}")
         self._reset_training_state(os.path.join(self.run_dir, "teacher-training.pth"))
         start = time()
         score, result = super().fit(train_data, valid_data, verbose, True, show_progress)
         load_into(self.model, read_checkpoint(self.saved_model_file, self.device))
         meta = {"best_valid_score": float(score), "best_valid_result": plain_metrics(result),
-                "train_seconds": time() - start, "deterministic": self.reproducibility}
+                "train_seconds": time() - start, "deterministic": self.reproducibility,
+                "code_version": code_version()}
         atomic_torch_save({"state_dict": self.model.state_dict(), "meta": meta}, self.teacher_file)
         os.remove(self.saved_model_file)  # RecBole's training checkpoint: the teacher file has it
         self.report["teacher"] = {**meta, "cached": False}
         self._capture_teacher_embeddings()
-
-    def _warn_if_unrecorded_mode(self, meta):
-        """Warn when our cached teacher predates the metadata's deterministic-mode record."""
-        if self.reproducibility and not self.teacher_checkpoint and "deterministic" not in meta:
-            self.logger.warning(
-                f"cached teacher {self.teacher_file} does not record training with deterministic "
-                "algorithms: a fresh one might differ in its last digits; delete the file to "
-                "retrain it")
 
     def _capture_teacher_embeddings(self):
         """The dense teacher's final embeddings, the reference of search and distillation."""
@@ -374,14 +325,15 @@ class GANPruneTrainer(PhaseResume, Trainer):
         """The fine-tuning's ranking distillation from the teacher's captured embeddings."""
         return RankingDistillation(
             self.teacher_embeddings, self.search_settings.n_items_sampled,
-            self.distill_top_items, torch.Generator().manual_seed(self.seed),
+            self.settings.distill_top_items, torch.Generator().manual_seed(self.seed),
         )
 
     def _distills(self):
         """Fine-tuning distils from the teacher for every criterion that starts from its weights,
         and for distill_small (the small model from scratch, taught by the teacher); train_small
         is the plain from-scratch reference."""
-        return self.finetune_distill_weight > 0 and self.criterion not in ("train_small", "none")
+        return (self.settings.finetune_distill_weight > 0
+                and self.criterion not in ("train_small", "none"))
 
     def _train_epoch(self, train_data, epoch_idx, loss_func=None, show_progress=False):
         if loss_func is None and self.distillation is not None:
@@ -396,7 +348,8 @@ class GANPruneTrainer(PhaseResume, Trainer):
         user = interaction[model.USER_ID]
         rank = model.loss_from_embeddings(user_all, item_all, user, interaction[model.ITEM_ID],
                                           interaction[model.NEG_ITEM_ID])
-        return rank + self.finetune_distill_weight * self.distillation.loss(user, user_all, item_all)
+        distill = self.distillation.loss(user, user_all, item_all)
+        return rank + self.settings.finetune_distill_weight * distill
 
     # ------------------------------------------------------------------------------ helpers
     def _seed_phase(self, train_data, phase):

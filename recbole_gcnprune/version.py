@@ -1,0 +1,54 @@
+"""The code version that teachers, runs and leaderboard rows record and are keyed by.
+
+A short hash of what the package does: the syntax tree of every module (comments, docstrings
+and layout left out) and the parsed ``properties/`` yaml files. A cached teacher, run or row made
+by other code has another key, so it is recomputed, never silently reused.
+"""
+
+import ast
+import hashlib
+import os
+from functools import lru_cache
+
+import yaml
+
+PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def _without_docstrings(tree):
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (isinstance(body, list) and body and isinstance(body[0], ast.Expr)
+                and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)):
+            node.body = body[1:] or [ast.Pass()]
+    return tree
+
+
+def _source_files(folder, suffix):
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+        for name in sorted(files):
+            if name.endswith(suffix):
+                yield os.path.join(root, name)
+
+
+def _fingerprint(path):
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    if path.endswith(".py"):
+        return ast.dump(_without_docstrings(ast.parse(text)))
+    return repr(yaml.safe_load(text))
+
+
+@lru_cache(maxsize=None)
+def code_version():
+    """12 hex digits naming this package's behaviour (see the module docstring)."""
+    from recbole_gcnprune.config import properties_dir
+
+    digest = hashlib.sha256()
+    for folder, suffix in ((PACKAGE_DIR, ".py"), (properties_dir(), ".yaml")):
+        for path in _source_files(folder, suffix):
+            relative = os.path.relpath(path, folder).replace(os.sep, "/")
+            digest.update(f"{relative}\0{_fingerprint(path)}\0".encode())
+    return digest.hexdigest()[:12]
