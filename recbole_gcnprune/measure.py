@@ -19,6 +19,8 @@ Used by the leaderboard and the pruning reports:
   ``predict`` on every (user, item) pair, as RecBole's trainer does. NeuMF has one since
   :mod:`recbole_gcnprune.compat` (installed by our ``Config``) gives it a batched, exact
   ``full_sort_predict``; rows measured before that (ml-100k NeuMF) timed the pairwise path.
+* :func:`interleaved_full_sort_ms`: the same for several models timed in turn within each round,
+  so that a ratio of two of them is measured side by side.
 * :class:`Stopwatch`: wall time of a block (CUDA synchronised on CUDA devices).
 """
 
@@ -155,3 +157,17 @@ def full_sort_ms_per_1000_users(model, dataset_or_loader, device, repeats=5, bat
         drop_cached_embeddings(model)
         model.train(was_training)
     return statistics.median(times)
+
+
+def interleaved_full_sort_ms(models, rounds, device="cpu", min_seconds=0.0):
+    """``{key: median full-sort ms per 1,000 users}`` of ``models`` (``{key: (model, loader)}``),
+    every model timed once in turn within each round: at least ``rounds`` rounds (and one), and
+    more until ``min_seconds`` have passed. A shared or virtual CPU has slow spells of a fraction
+    of a second to seconds; a longer window is less likely to fall wholly within one of them."""
+    times = {key: [] for key in models}
+    start, done = time.perf_counter(), 0
+    while models and (done < max(rounds, 1) or time.perf_counter() - start < min_seconds):
+        for key, (model, loader) in models.items():
+            times[key].append(full_sort_ms_per_1000_users(model, loader, device, repeats=1))
+        done += 1
+    return {key: statistics.median(v) for key, v in times.items()}

@@ -13,6 +13,7 @@ from recbole.utils import init_logger, init_seed, set_color
 from recbole_gcnprune.config import Config
 from recbole_gcnprune.data.resolve import ensure_dataset_files
 from recbole_gcnprune.registry import get_model, get_trainer
+from recbole_gcnprune.run_summary import summarise
 
 
 def load_data(config):
@@ -86,6 +87,7 @@ def run_recbole_prune(
         test_result = trainer.evaluate(
             test_data, load_best_model=saved, show_progress=config["show_progress"]
         )
+        summary = _summary(config, trainer, test_result, train_data, test_data)
     logger.info(set_color("best valid ", "yellow") + f": {best_valid_result}")
     logger.info(set_color("test result", "yellow") + f": {test_result}")
     result = {
@@ -99,4 +101,13 @@ def run_recbole_prune(
     report = getattr(trainer, "report", None)
     if report is not None:
         result["report"] = report
+    if summary is not None:
+        result["summary"] = summary
     return result
+
+
+def _summary(config, trainer, test_result, train_data, test_data):
+    """The pruning run's summary (:mod:`run_summary`), or None for a run that pruned nothing."""
+    if "pruned" not in getattr(trainer, "report", {}):
+        return None
+    return summarise(trainer, test_result, test_data, build_model(config, train_data))

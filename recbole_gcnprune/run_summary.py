@@ -1,0 +1,82 @@
+"""The main job's closing lines: the dense teacher beside the pruned model.
+
+Test NDCG@20 and Recall@20 of both with the share kept, parameters and checkpoint bytes before
+and after, the full-sort speed-up (both models timed in turn, medians), the time of each phase
+and where the pruned checkpoint is.
+"""
+
+import os
+from contextlib import contextmanager
+
+from recbole_gcnprune.measure import interleaved_full_sort_ms
+from recbole_gcnprune.pruning.checkpoint import load_teacher
+
+METRICS = ("ndcg@20", "recall@20")
+SPEED_ROUNDS = 7
+
+
+@contextmanager
+def evaluating(trainer, model):
+    """``trainer`` with ``model`` in place of its own, for RecBole's ``evaluate``."""
+    own, trainer.model = trainer.model, model
+    try:
+        yield trainer
+    finally:
+        trainer.model = own
+
+
+def summarise(trainer, test_result, test_data, dense):
+    """Plain-value summary of a pruning run (``trainer.report`` plus the teacher's test scores
+    and the speed-up), or None for a run that pruned nothing. ``dense``: a fresh model of the
+    run's config, into which the teacher is loaded."""
+    report = getattr(trainer, "report", None)
+    if not report or "pruned" not in report:
+        return None
+    load_teacher(dense, report["teacher_file"], trainer.device, "teacher")
+    with evaluating(trainer, dense):
+        dense_result = trainer.evaluate(test_data, load_best_model=False)
+    speed = interleaved_full_sort_ms(
+        {"dense": (dense, test_data), "pruned": (trainer.model, test_data)}, SPEED_ROUNDS,
+        trainer.device)
+    teacher = report.get("teacher", {})
+    return {
+        "test": {"dense": {m: float(dense_result[m]) for m in METRICS},
+                 "pruned": {m: float(test_result[m]) for m in METRICS}},
+        "parameters": [report["dense"]["parameters"], report["pruned"]["parameters"]],
+        "checkpoint_bytes": [report["dense"]["state_dict_bytes"],
+                             report["pruned"]["state_dict_bytes"]],
+        "full_sort_ms_per_1000_users": [speed["dense"], speed["pruned"]],
+        "seconds": {"teacher": teacher.get("train_seconds"), "teacher_cached": teacher.get("cached"),
+                    "selection": report.get("selection_seconds"),
+                    "finetune": report.get("finetune_seconds")},
+        "checkpoint": trainer.saved_model_file,
+    }
+
+
+def _share(after, before):
+    return f"{100.0 * after / before:.1f}%" if before else "-"
+
+
+def _seconds(value):
+    return "-" if value is None else f"{value:.0f} s"
+
+
+def summary_lines(summary):
+    """The lines the command line prints after the test metrics."""
+    lines = []
+    for metric in METRICS:
+        dense, pruned = summary["test"]["dense"][metric], summary["test"]["pruned"][metric]
+        lines.append(f"{metric.upper():<10} dense {dense:.4f} -> pruned {pruned:.4f} "
+                     f"({_share(pruned, dense)} of dense)")
+    (p0, p1), (b0, b1) = summary["parameters"], summary["checkpoint_bytes"]
+    lines.append(f"parameters {p0:,} -> {p1:,} ({_share(p1, p0)})")
+    lines.append(f"checkpoint {b0 / 1e6:.2f} MB -> {b1 / 1e6:.2f} MB ({_share(b1, b0)})")
+    t0, t1 = summary["full_sort_ms_per_1000_users"]
+    lines.append(f"full sort  {t0:.1f} -> {t1:.1f} ms per 1,000 users "
+                 f"({t0 / t1:.2f}x faster)" if t1 else f"full sort  {t0:.1f} ms per 1,000 users")
+    seconds = summary["seconds"]
+    cached = " (cached)" if seconds["teacher_cached"] else ""
+    lines.append(f"time       teacher {_seconds(seconds['teacher'])}{cached}, selection "
+                 f"{_seconds(seconds['selection'])}, fine-tuning {_seconds(seconds['finetune'])}")
+    lines.append(f"pruned checkpoint: {os.path.relpath(summary['checkpoint'])}")
+    return lines
