@@ -6,7 +6,7 @@ import yaml
 from recbole.config import Config as RecBoleConfig
 from recbole.utils import ModelType
 
-from recbole_gcnprune import compat
+from recbole_gcnprune import baselines, compat
 from recbole_gcnprune.errors import ConfigError
 from recbole_gcnprune.metrics import register_metrics
 from recbole_gcnprune.registry import get_model, plugin_models
@@ -101,6 +101,7 @@ class Config(RecBoleConfig):
 
     def __init__(self, model=None, dataset=None, config_file_list=None, config_dict=None):
         compat.apply()
+        baselines.install()
         register_metrics()
         super().__init__(model, dataset, resolve_config_files(config_file_list), config_dict)
         validate(self.final_config_dict)

@@ -17,7 +17,7 @@ Used by the leaderboard and the pruning reports:
   the same at every width. One untimed warm-up run comes first; the result is the median over
   repeats. Models whose ``full_sort_predict`` raises ``NotImplementedError`` are scored through
   ``predict`` on every (user, item) pair, as RecBole's trainer does. NeuMF has one since
-  :mod:`recbole_gcnprune.compat` (installed by our ``Config``) gives it a batched, exact
+  :mod:`recbole_gcnprune.baselines.neumf` (installed by our ``Config``) gives it a batched, exact
   ``full_sort_predict``; rows measured before that (ml-100k NeuMF) timed the pairwise path.
 * :func:`interleaved_full_sort_ms`: the same for several models timed in turn within each round,
   so that a ratio of two of them is measured side by side.

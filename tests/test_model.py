@@ -436,3 +436,10 @@ def test_same_seed_same_parameters_and_metrics(small_model_dict, tmp_path):
     # ... and the comparison is not vacuous: another seed gives other parameters
     other = states[2][0]
     assert any(not torch.equal(states[0][0][n], other[n]) for n in other)
+
+
+def test_gcnprunegan_offers_what_the_pruning_trainer_relies_on(tiny_gcn):
+    from recbole_gcnprune.model.protocol import PrunableRecommender
+
+    assert isinstance(tiny_gcn[3], PrunableRecommender)
+    assert not isinstance(torch.nn.Linear(2, 2), PrunableRecommender)
