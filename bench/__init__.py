@@ -1,1 +1,2 @@
-"""Benchmark scripts, run as ``python bench/<script>.py``; ``bench.common`` is what they share."""
+"""Benchmark scripts, each run as ``python -m bench.<script>`` from the repository root;
+``bench.common`` is the code they share."""

@@ -1,6 +1,6 @@
 """Book-Crossing, full unfiltered table: dense GCNPruneGAN trains and evaluates on CPU in 24 GiB.
 
-Converts the dump (``--dump``, default: the shared copy) into ``--data-path`` unless
+Converts the dump (``--dump``, default: the copy in ``../shared/data``) into ``--data-path`` unless
 ``book-crossing.inter`` is already there, loads every interaction (all ratings, no k-core:
 ``val_interval: ~``, ``user/item_inter_num_interval: [0,inf)``) through the plugin's Config and
 ``load_data`` (RecBole's random 80/10/10 split per user), builds the dense model (LightGCN
@@ -15,7 +15,7 @@ backbone, no pruning) with RecBole's plain ``Trainer``, then:
 Peak RSS of each phase is VmHWM, reset before the phase through ``/proc/self/clear_refs`` (Linux),
 plus ``resource.getrusage`` for the whole process. Writes ``bench/results/bookcrossing_full.md``.
 
-Usage: python bench/bookcrossing_full.py [--epochs 2] [--eval-users 5000] [--batch-size 65536]
+Usage: python -m bench.bookcrossing_full [--epochs 2] [--eval-users 5000] [--batch-size 65536]
 
 About 6 min on a shared 2-core box: each training step propagates the whole 445k-node graph
 (seconds per step on CPU), so the epochs use a large batch and the evaluation a user subset.
@@ -25,33 +25,33 @@ import argparse
 import os
 import resource
 import sys
-import tempfile
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from bench import common
 
-SHARED_DUMP = os.path.join(os.path.dirname(common.ROOT), "shared", "data", "book-crossing",
-                           "BX-Book-Ratings.csv.xz")
+SHARED_DUMP = os.path.relpath(os.path.join(common.ROOT, os.pardir, "shared", "data",
+                                           "book-crossing", "BX-Book-Ratings.csv.xz"))
 GIB = 1024**3
 
 
 def parse_args(argv):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = common.argument_parser("bench.bookcrossing_full", __doc__,
+                               formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--dump", default=SHARED_DUMP, help="BX-Book-Ratings.csv[.xz|.gz] or zip")
-    p.add_argument("--data-path", default=os.path.join(tempfile.gettempdir(), "bx_full_bench"))
+    p.add_argument("--data-path", default="bench/.work/bookcrossing_full",
+                   help="where the converted table and the checkpoints go")
     p.add_argument("--epochs", type=int, default=2)
     p.add_argument("--batch-size", type=int, default=65536, help="train_batch_size of the epochs")
     p.add_argument("--probe-batches", type=int, default=5, help="timed batches of size 2048")
     p.add_argument("--eval-users", type=int, default=5000, help="test users evaluated (0: all)")
     p.add_argument("--seed", type=int, default=2020)
-    p.add_argument("--output", default=os.path.join(common.RESULTS, "bookcrossing_full.md"))
+    p.add_argument("--output", default=os.path.join("bench", "results", "bookcrossing_full.md"))
     return p.parse_args(argv)
 
 
 # ------------------------------------------------------------------------------------ memory
 def process_peak_gib():
+    """The whole process's peak RSS (``getrusage``), in GiB."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / GIB
 
 
@@ -76,6 +76,7 @@ class Phase:
 
 # ------------------------------------------------------------------------------------ pieces
 def config_dict(args):
+    """Every interaction, no k-core; the dense model on the CPU."""
     return {
         "data_path": args.data_path,
         "val_interval": None,
@@ -138,19 +139,19 @@ def probe_batches(config, model, train_data, n_batches):
     return seconds, len(loader)
 
 
-def run(args):
-    from recbole.trainer import Trainer
-
+def load_and_build(args, log, facts):
+    """Convert the dump if needed, load and split it, build the model; ``(config, model, train,
+    test)``, each phase logged and the data's and model's sizes put in ``facts``."""
     from recbole_gcnprune.config import Config
     from recbole_gcnprune.data.bookcrossing import convert
     from recbole_gcnprune.quick_start import load_data
     from recbole_gcnprune.registry import get_model
 
-    log, facts = [], {}
     inter = os.path.join(args.data_path, "book-crossing", "book-crossing.inter")
     if not os.path.isfile(inter):
         with Phase(log, "convert dump"):
-            facts["convert"] = convert(args.dump, os.path.dirname(inter)).summary()
+            facts["convert"] = convert(common.shown_path(args.dump),
+                                       common.shown_path(os.path.dirname(inter))).summary()
     config = Config("GCNPruneGAN", "book-crossing", None, config_dict(args))
     with Phase(log, "RecBole load + split"):
         dataset, (train_data, _, test_data) = load_data(config)
@@ -163,6 +164,16 @@ def run(args):
         lr=config["learning_rate"],
         nodes=model.adjacency.shape[0], nnz=int(model.adjacency.values().numel()),
     )
+    return config, model, train_data, test_data
+
+
+def run(args):
+    """``(log, facts)``: each phase's (name, seconds, peak RSS, RSS after) and the figures the
+    report quotes."""
+    from recbole.trainer import Trainer
+
+    log, facts = [], {}
+    config, model, train_data, test_data = load_and_build(args, log, facts)
     if args.probe_batches:
         with Phase(log, f"{args.probe_batches} batches of 2048"):
             facts["step_2048"], facts["batches_2048"] = probe_batches(
@@ -180,15 +191,16 @@ def run(args):
 
 
 # ------------------------------------------------------------------------------------ report
-def markdown(args, command, log, facts, started, load_before):
+def markdown_head(args, command, facts, started, load_before):
+    """The report's head: command, date, host, versions, data, model, conversion."""
     f = facts
     load_after = common.load_avg()
-    lines = [
+    return [
         "# Book-Crossing, full unfiltered table: dense GCNPruneGAN on CPU",
         "",
         f"- command: `{command}`",
         (f"- date: {started}; host: {common.host('cpu')}; load avg (1/5/15 min) before "
-         f"{load_before}, after {load_after} (machine shared with other jobs)"),
+         f"{load_before}, after {load_after}"),
         "- versions: "
         + common.versions_text(common.versions(), only=("python", "torch", "recbole")),
         (f"- data: {f['inters']:,} interactions, {f['users']:,} users, {f['items']:,} items "
@@ -196,9 +208,13 @@ def markdown(args, command, log, facts, started, load_before):
          f"{f['train']:,} train / {f['test']:,} test interactions"),
         (f"- model: GCNPruneGAN dense (LightGCN backbone, embedding_size 64, 3 layers), "
          f"{f['params']:,} parameters; graph {f['nodes']:,} nodes, {f['nnz']:,} non-zeros"),
-    ]
-    if "convert" in f:
-        lines.append(f"- conversion: {f['convert']}")
+    ] + ([f"- conversion: {f['convert']}"] if "convert" in f else [])
+
+
+def markdown(args, command, log, facts, started, load_before):
+    """The report: settings, data and model, each phase's time and memory, the metrics."""
+    f = facts
+    lines = markdown_head(args, command, facts, started, load_before)
     lines += ["", "| phase | wall time (s) | peak RSS (GiB) | RSS after (GiB) |",
               "|---|---:|---:|---:|"]
     lines += [f"| {name} | {sec:.1f} | {peak:.2f} | {rss:.2f} |" for name, sec, peak, rss in log]
@@ -229,12 +245,12 @@ def markdown(args, command, log, facts, started, load_before):
 
 
 def main(argv=None):
-    args, command = common.parse_own_args(parse_args, __file__, argv)
+    args, command = common.parse_own_args(parse_args, "bench.bookcrossing_full", argv)
     started = common.now().isoformat(timespec="seconds")
     load_before = common.load_avg()
     log, facts = run(args)
-    common.write_text(args.output, markdown(args, command, log, facts, started, load_before))
-    print(f"wrote {args.output}")
+    common.publish(markdown(args, command, log, facts, started, load_before), args.output,
+                   "bookcrossing_full.md")
     return 0
 
 

@@ -1,63 +1,105 @@
-"""What every bench script shares: the header of its result table, its flags kept from RecBole,
-atomic writes of its results, and the Linux memory readings.
+"""Code the bench scripts share; no script imports another.
 
-* header pieces: :func:`command_line`, :func:`now`, :func:`host`, :func:`cpu`, :func:`load_avg`,
-  :func:`versions` (``software_versions()`` plus this package's version at the git commit) and
-  :func:`versions_text`; each script lays them out in its own table;
-* :func:`parse_own_args`: parse the script's flags, then take them off ``sys.argv``, because
-  RecBole's ``Config`` reads ``--key=value`` from it and would treat them as config keys;
-  :func:`add_threads_flag` / :func:`set_threads` for ``--threads``; :func:`add_one_run_args`,
-  :func:`add_finished_rows_args` and :func:`add_cached_teacher_args` for the flags that name
-  one seed's runs;
-* :func:`write_text`, :func:`write_json`, :func:`write_csv` (and :func:`publish_table`, which
-  also prints the table): temp file beside the target, then
-  renamed over it (``recbole_gcnprune.atomic``), so an interrupted
-  script leaves the old file or none, never a partial one;
-* :func:`proc_status_bytes` / :func:`reset_peak_rss`: RSS and its peak (VmHWM) from ``/proc``;
-* :func:`interleaved_full_sort_ms`: full-sort time of several models measured side by side;
-* :func:`largest_weight_difference`: how far apart two runs' weights ended;
-* :func:`cpu_row_config`: a leaderboard row's config, on the CPU;
-* :func:`cached_teacher_run`: the model and trainer of one run whose teacher is cached.
-
-Scripts run as ``python bench/<script>.py`` from the repository root and import this module as
-``bench.common`` after putting the repository root first on ``sys.path``::
-
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    from bench import common
+* command line: :func:`argument_parser`, :func:`subcommand_parser`, :func:`parse_own_args`,
+  :func:`run_subcommand`, :func:`run_module` for child processes, the flags of one seed's runs
+  (:func:`add_one_run_args`, :func:`overrides`) and ``--threads`` (:func:`add_threads_flag`,
+  :func:`set_threads`);
+* table header: :func:`header_lines`, built from :func:`host`, :func:`load_avg` and
+  :func:`versions`; :func:`shown_path` and :func:`relative_command` keep the machine's absolute
+  paths out of tables;
+* writes: :func:`write_text`, :func:`write_json`, :func:`publish` (atomic: an interrupted script
+  leaves the old file or none);
+* memory: :func:`proc_status_bytes`, :func:`reset_peak_rss` (Linux ``/proc``);
+* the pruning comparison's rows, which ``prune_compare`` writes and ``sweep`` and
+  ``scoring_speed`` read: :func:`run_row`, :func:`row_path`, :func:`dense_config`,
+  :func:`valid_ndcg`;
+* timing: ``recbole_gcnprune.measure.interleaved_full_sort_ms`` (a user's measure too).
 
 torch, RecBole and the plugin are imported inside the functions that need them, so ``--help``
 stays fast.
 """
 
-import csv
+import argparse
 import datetime
-import io
+import json
 import os
 import platform
 import shlex
+import statistics
 import subprocess
 import sys
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 RESULTS = os.path.join(HERE, "results")
+CRITERIA = ("gan", "magnitude", "taylor", "random", "train_small", "distill_small")
 
 
-# ------------------------------------------------------------------------------------ flags
-def command_line(script, argv):
-    """``python bench/<script>.py <argv>``, the script relative to the repository root and the
-    arguments quoted for a shell."""
-    return "python " + " ".join([os.path.relpath(script, ROOT)] + [shlex.quote(a) for a in argv])
+# ------------------------------------------------------------------------------- command line
+def shown_path(path):
+    """``path`` relative to the current directory, as tables show paths."""
+    return os.path.relpath(path) if path else path
 
 
-def parse_own_args(parse_args, script, argv=None):
-    """``(parse_args(argv), command_line(script, argv))`` with ``argv`` defaulting to
-    ``sys.argv[1:]``; afterwards ``sys.argv`` holds only the program name, so RecBole's ``Config``
-    (which reads ``--key=value`` from ``sys.argv``) never sees the script's flags."""
+def _shown_arg(arg):
+    """A command-line argument with an absolute path (alone or after ``key=``) made relative."""
+    key, sep, value = arg.rpartition("=")
+    return key + sep + shown_path(value) if os.path.isabs(value) else arg
+
+
+def command_line(module, argv):
+    """``python -m <module> <argv>``, quoted for a shell, absolute paths made relative."""
+    return " ".join(["python", "-m", module] + [shlex.quote(_shown_arg(a)) for a in argv])
+
+
+def relative_command(text):
+    """A recorded command line with its absolute paths made relative."""
+    return " ".join(shlex.quote(_shown_arg(a)) for a in shlex.split(text))
+
+
+def parse_own_args(parse_args, module, argv=None):
+    """``(parse_args(argv), command_line(module, argv))``, ``argv`` defaulting to
+    ``sys.argv[1:]`` and kept as ``args.argv`` (to rerun the script in a child process).
+    Afterwards ``sys.argv`` holds only the program name, because RecBole's ``Config`` reads
+    ``--key=value`` from it and would take the script's flags for config keys."""
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(argv)
+    args.argv = argv
     sys.argv = sys.argv[:1]
-    return args, command_line(script, argv)
+    return args, command_line(module, argv)
+
+
+def run_subcommand(module, parse_args, handlers, argv=None):
+    """Parse the command line (:func:`parse_own_args`, a :func:`subcommand_parser`) and return
+    ``handlers[args.command](args, command_line)``."""
+    args, command = parse_own_args(parse_args, module, argv)
+    return handlers[args.command](args, command)
+
+
+def argument_parser(module, doc, **kwargs):
+    """An ``ArgumentParser`` named ``python -m <module>``, described by ``doc``'s first
+    paragraph."""
+    return argparse.ArgumentParser(prog=f"python -m {module}",
+                                   description=doc.split("\n\n")[0], **kwargs)
+
+
+def subcommand_parser(module, doc, commands, formatter_class=argparse.HelpFormatter,
+                      epilog=None):
+    """:func:`argument_parser` whose first argument names one of ``commands`` (``{name:
+    (one-line help, function adding its flags to a parser)}``), parsed into ``args.command``."""
+    parser = argument_parser(module, doc, epilog=epilog)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (text, add_flags) in commands.items():
+        add_flags(sub.add_parser(name, help=text, description=text,
+                                 formatter_class=formatter_class))
+    return parser
+
+
+def run_module(module, argv, **kwargs):
+    """Run ``python -m <module> <argv>`` in a fresh interpreter (``subprocess.run``'s
+    ``kwargs``); raises when it fails."""
+    return subprocess.run([sys.executable, "-m", module, *argv], check=True, **kwargs)
 
 
 def add_threads_flag(parser):
@@ -73,31 +115,45 @@ def set_threads(threads):
         torch.set_num_threads(threads)
 
 
+def add_one_run_args(parser):
+    """``--dataset --config-files --set --seed --split-seed``: one seed's teacher and pruning
+    runs, as ``prune_compare`` names them."""
+    parser.add_argument("--dataset", default="ml-100k")
+    parser.add_argument("--config-files", nargs="*", default=None)
+    parser.add_argument("--set", nargs="*", default=[], help="extra config overrides key=value")
+    parser.add_argument("--seed", type=int, default=2020)
+    parser.add_argument("--split-seed", type=int, default=2020)
+
+
+def overrides(args):
+    """``--set key=value ...`` as a dict, each value read as JSON where it parses."""
+    extra = {}
+    for item in args.set:
+        key, value = item.split("=", 1)
+        try:
+            extra[key] = json.loads(value)
+        except json.JSONDecodeError:
+            extra[key] = value
+    return extra
+
+
 # ------------------------------------------------------------------------------------ header
 def now():
-    """The local time with its UTC offset (tables print ``isoformat(timespec="seconds")``)."""
+    """The local time with its UTC offset."""
     return datetime.datetime.now().astimezone()
 
 
-def host(device="cpu", threads_set=None):
-    """``vm (x86_64), AMD EPYC, torch CPU capability AVX512, os.cpu_count()=2, torch threads=1
-    (set by --threads), device=cpu``.
-
-    ``threads_set``: whether the script's ``--threads`` set torch's thread count; None (a script
-    without the flag) leaves the note out."""
+def machine():
+    """``x86_64, 2 CPUs, torch 2.13.0+cpu``: the host, without its name."""
     import torch
 
-    note = ("" if threads_set is None else
-            " (set by --threads)" if threads_set else " (default, not set)")
-    return (f"{platform.node()} ({platform.machine()}), {cpu()}, "
-            f"os.cpu_count()={os.cpu_count()}, torch threads={torch.get_num_threads()}{note}, "
-            f"device={device}")
+    return f"{platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}"
 
 
 def cpu():
-    """``AMD EPYC, torch CPU capability AVX512``: the processor's model name and the instruction
-    set torch's kernels chose. Deterministic algorithms make a run repeat bit for bit on one
-    machine, not across these: two CPUs' kernels may round differently."""
+    """``AMD EPYC 7B13, torch CPU capability AVX512``: the processor's model name and the
+    instruction set torch's kernels chose. Deterministic algorithms repeat a run bit for bit on
+    one CPU, not across these: two CPUs' kernels may round differently."""
     import torch
 
     name = platform.processor() or platform.machine()
@@ -110,10 +166,15 @@ def cpu():
     return f"{name}, torch CPU capability {torch.backends.cpu.get_cpu_capability()}"
 
 
-def largest_weight_difference(state, reference):
-    """The largest absolute difference between two state dicts' floating-point tensors."""
-    return max((state[k] - reference[k]).abs().max().item() for k in state
-               if state[k].is_floating_point())
+def host(device="cpu", threads_set=None):
+    """:func:`machine`, :func:`cpu`, torch's thread count and the device. ``threads_set``:
+    whether ``--threads`` set the thread count; None (a script without the flag) says nothing."""
+    import torch
+
+    note = ("" if threads_set is None else
+            " (set by --threads)" if threads_set else " (default, not set)")
+    return (f"{machine()}, {cpu()}, torch threads={torch.get_num_threads()}{note}, "
+            f"device={device}")
 
 
 def load_avg():
@@ -124,11 +185,13 @@ def load_avg():
 def git_commit():
     """Short HEAD commit, with ``(model/properties dirty)`` when the model code or its yaml files
     have uncommitted changes; ``?`` without git."""
+    def git(*argv):
+        return subprocess.run(["git", *argv], cwd=ROOT, capture_output=True, text=True,
+                              check=False).stdout.strip()
+
     try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
-                                capture_output=True, text=True, check=False).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "recbole_gcnprune", "properties"],
-                               cwd=ROOT, capture_output=True, text=True, check=False).stdout.strip()
+        commit = git("rev-parse", "--short", "HEAD")
+        dirty = git("status", "--porcelain", "recbole_gcnprune", "properties")
     except OSError:
         return "?"
     return commit + (" (model/properties dirty)" if dirty else "")
@@ -145,8 +208,15 @@ def versions():
 
 def versions_text(vers, only=None):
     """``python 3.11.7, torch 2.13.0+cpu, ...``; ``only``: just these keys, in this order."""
-    keys = vers if only is None else only
-    return ", ".join(f"{k} {vers[k]}" for k in keys)
+    return ", ".join(f"{k} {vers[k]}" for k in (vers if only is None else only))
+
+
+def header_lines(title, command, threads_set=None, device="cpu"):
+    """The head of a result table: title, command, date, host with its load, versions."""
+    return [f"# {title}", "", f"Command: `{command}`  ",
+            f"Date: {now().isoformat(timespec='seconds')}  ",
+            f"Host: {host(device, threads_set)}, load {load_avg()}  ",
+            f"Versions: {versions_text(versions())}  "]
 
 
 # ------------------------------------------------------------------------------------ writes
@@ -157,14 +227,6 @@ def write_text(path, text):
     atomic_write_text(path, text)
 
 
-def publish_table(output, default_name, text):
-    """Write ``text`` to ``output`` (or ``results/<default_name>``), print it and where it went."""
-    output = output or os.path.join(RESULTS, default_name)
-    write_text(output, text)
-    print(text)
-    print(f"wrote {output}")
-
-
 def write_json(path, obj):
     """``obj`` as indented JSON with sorted keys (numpy/torch scalars as floats), atomically."""
     from recbole_gcnprune.atomic import atomic_write_json
@@ -172,18 +234,23 @@ def write_json(path, obj):
     atomic_write_json(path, obj)
 
 
-def write_csv(path, fieldnames, rows):
-    """``rows`` (dicts) under a ``fieldnames`` header, as ``csv.DictWriter`` writes them."""
-    buffer = io.StringIO(newline="")
-    writer = csv.DictWriter(buffer, fieldnames=fieldnames)
-    writer.writeheader()
-    writer.writerows(rows)
-    write_text(path, buffer.getvalue())
+def read_json(path):
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def publish(text, output, default_name):
+    """Write ``text`` to ``output`` (or ``bench/results/<default_name>``), print it and where
+    it went."""
+    output = output or os.path.join(RESULTS, default_name)
+    write_text(output, text)
+    print(text)
+    print(f"wrote {shown_path(output)}")
 
 
 # ------------------------------------------------------------------------------------ memory
 def proc_status_bytes(key):
-    """``key`` of ``/proc/self/status`` (``VmRSS``, ``VmHWM``: the peak RSS) in bytes; NaN when
+    """``key`` of ``/proc/self/status`` (``VmRSS``; ``VmHWM``, the peak RSS) in bytes; NaN when
     the kernel does not report it. Linux only."""
     with open("/proc/self/status", encoding="ascii") as f:
         for line in f:
@@ -203,98 +270,82 @@ def reset_peak_rss():
         return False
 
 
-def add_one_run_args(parser):
-    """``--dataset --config-files --set --seed --split-seed``: the settings of one seed's cached
-    teacher and pruning runs, as ``prune_compare.py`` names them."""
-    parser.add_argument("--dataset", default="ml-100k")
-    parser.add_argument("--config-files", nargs="*", default=None)
-    parser.add_argument("--set", nargs="*", default=[], help="extra config overrides key=value")
-    parser.add_argument("--seed", type=int, default=2020)
-    parser.add_argument("--split-seed", type=int, default=2020)
+# ------------------------------------------------------------------ pruning comparison rows
+# ``args`` below carries prune_compare's flags: dataset, split_seed, config_files, set,
+# work_dir, checkpoint_dir and render_only.
+def row_settings(args):
+    """What a row records of its settings, to be refused under others."""
+    return {"overrides": overrides(args), "config_files": args.config_files or []}
 
 
-def add_finished_rows_args(parser, prune_ratios, ratios_help=None):
-    """:func:`add_one_run_args` plus ``--prune-ratios --criterion --work-dir``: the pruned rows
-    ``prune_compare.py`` finished, which ``scoring_breakdown.finished_rows`` reads."""
-    add_one_run_args(parser)
-    parser.add_argument("--prune-ratios", default=prune_ratios, help=ratios_help)
-    parser.add_argument("--criterion", default="gan")
-    parser.add_argument("--work-dir", required=True,
-                        help="prune_compare's work dir with the rows")
+def row_path(args, seed, ratio, criterion, work_dir=None):
+    """Where the row of (seed, ratio, criterion) is cached in ``work_dir`` (``--work-dir``)."""
+    name = f"row-{seed}-split{args.split_seed}-{float(ratio)}-{criterion}.json"
+    return os.path.join(work_dir or args.work_dir, args.dataset, name)
 
 
-def add_cached_teacher_args(parser):
-    """:func:`add_one_run_args` plus ``--checkpoint-dir`` (required): where
-    :func:`cached_teacher_run` finds the teacher ``prune_compare.py`` cached."""
-    add_one_run_args(parser)
-    parser.add_argument("--checkpoint-dir", required=True,
-                        help="prune_compare's --checkpoint-dir, where the teacher is cached")
+def checkpoint_dir(args):
+    """Where teachers and pruning runs are kept: ``--checkpoint-dir`` or ``WORK_DIR/saved``."""
+    return args.checkpoint_dir or os.path.join(args.work_dir, "saved")
 
 
-def cached_teacher_run(args, criterion):
-    """``((train, valid, test), model, trainer)`` of ``criterion`` under
-    :func:`add_one_run_args`' settings and ``args.checkpoint_dir``; exits with a one-line error
-    when ``prune_compare.py`` has not cached that teacher yet."""
-    from bench.prune_compare import overrides
+def dense_config(args, seed):
+    """Config of the dense teacher of ``seed`` under these settings."""
     from recbole_gcnprune.config import Config
-    from recbole_gcnprune.quick_start import build_model_and_trainer, load_data
 
-    config = Config("GCNPruneGAN", args.dataset, args.config_files,
-                    {"seed": args.seed, "split_seed": args.split_seed,
-                     "prune_criterion": criterion, "checkpoint_dir": args.checkpoint_dir,
-                     **overrides(args)})
-    _, loaders = load_data(config)
-    model, trainer = build_model_and_trainer(config, loaders[0])
-    if not os.path.isfile(trainer.teacher_file):
-        sys.exit(f"error: no cached teacher {trainer.teacher_file}: run bench/prune_compare.py "
-                 "with the same settings and --checkpoint-dir first")
-    return loaders, model, trainer
+    return Config("GCNPruneGAN", args.dataset, args.config_files,
+                  {"seed": seed, "split_seed": args.split_seed, "prune_criterion": "none",
+                   **overrides(args)})
 
 
-def add_backbone_args(parser):
-    """The dense backbone's flags, shared by the scripts that compare it with LightGCN."""
-    parser.add_argument("--embedding-size", type=int, default=64)
-    parser.add_argument("--n-layers", type=int, default=3)
-    parser.add_argument("--reg-weight", type=float, default=1e-5,
-                        help="RecBole's LightGCN.yaml value")
-    parser.add_argument("--learning-rate", type=float, default=0.001)
-    parser.add_argument("--batch-size", type=int, default=2048, help="train_batch_size")
+def run_row(args, seed, ratio, criterion):
+    """Prune, fine-tune and test one (seed, ratio, criterion), cached as JSON in the work dir;
+    a cached row is returned as it is, None when it is missing under ``--render-only``."""
+    path = row_path(args, seed, ratio, criterion)
+    if os.path.isfile(path):
+        return checked_row(read_json(path), args, path)
+    if args.render_only:
+        return None
+    from recbole_gcnprune.quick_start import run_recbole_prune
+
+    start = time.time()
+    config = {"seed": seed, "split_seed": args.split_seed, "prune_ratio": ratio,
+              "prune_criterion": criterion, "checkpoint_dir": checkpoint_dir(args),
+              **overrides(args)}
+    result = run_recbole_prune("GCNPruneGAN", args.dataset, args.config_files, config)
+    report = result["report"]
+    row = {"seed": seed, "prune_ratio": ratio, "criterion": criterion, **row_settings(args),
+           "test": {k: float(v) for k, v in result["test_result"].items()},
+           "parameters": report["pruned"]["parameters"],
+           "dense_parameters": report["dense"]["parameters"],
+           "widths": report["kept"], "wall_seconds": time.time() - start,
+           "finetune_seconds": report.get("finetune_seconds"),
+           "teacher_train_seconds": report.get("teacher", {}).get("train_seconds"),
+           "checkpoint": os.path.join(report["run_dir"], "finetune.pth"),
+           "teacher_file": report.get("teacher_file"), "cpu": cpu()}
+    write_json(path, row)
+    return row
 
 
-def backbone_config(args):
-    """Config keys of :func:`add_backbone_args`'s flags."""
-    return {
-        "embedding_size": args.embedding_size,
-        "n_layers": args.n_layers,
-        "reg_weight": args.reg_weight,
-        "learning_rate": args.learning_rate,
-        "train_batch_size": args.batch_size,
-    }
+def checked_row(row, args, path):
+    """``row`` if it was computed under these settings (rows from before settings were recorded
+    are taken as they are); otherwise exit with an error."""
+    if "overrides" in row and {k: row[k] for k in row_settings(args)} != row_settings(args):
+        sys.exit(f"error: {shown_path(path)} was computed with {row['overrides']} and config "
+                 f"files {row['config_files']}, not {row_settings(args)}: use another --work-dir")
+    return row
 
 
-def cpu_row_config(row):
-    """The RecBole config a leaderboard row ran with, moved to the CPU."""
-    from recbole_gcnprune.leaderboard.row import build_config
-
-    settings = dict(row["settings"], overrides={**row["settings"]["overrides"], "use_gpu": False})
-    return build_config(dict(row, settings=settings))
+def run_json(row, name):
+    """A JSON file (``report.json``, ``finetune.json``) of the row's run folder."""
+    return read_json(os.path.join(os.path.dirname(row["checkpoint"]), name))
 
 
-def interleaved_full_sort_ms(models, rounds, device="cpu", min_seconds=0.0):
-    """``{key: median full-sort ms per 1,000 users}`` of ``models`` (``{key: (model, loader)}``),
-    every model timed once in turn within each round (``measure``'s figure): at least ``rounds``
-    rounds (and one), and more until ``min_seconds`` have passed. The 2-vCPU VM has slow spells
-    of 0.2 s to about 10 s (``speed_timeline.py``); a longer window is less likely to fall wholly
-    in one state than 7 rounds of a few ms each."""
-    import statistics
-    import time
+def valid_ndcg(row):
+    """Best validation NDCG@20 of the row's fine-tuning."""
+    return run_json(row, "finetune.json")["best_valid_result"]["ndcg@20"]
 
-    from recbole_gcnprune.measure import full_sort_ms_per_1000_users
 
-    times = {key: [] for key in models}
-    start, done = time.perf_counter(), 0
-    while models and (done < max(rounds, 1) or time.perf_counter() - start < min_seconds):
-        for key, (model, loader) in models.items():
-            times[key].append(full_sort_ms_per_1000_users(model, loader, device, repeats=1))
-        done += 1
-    return {key: statistics.median(v) for key, v in times.items()}
+def mean_std(values):
+    """Mean and sample standard deviation (0 for one value)."""
+    return statistics.mean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)

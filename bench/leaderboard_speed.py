@@ -9,22 +9,19 @@ batches), every model in turn within each round, medians over ``--repeats`` roun
 not depend on the trained weights, so fresh weights are used, on the CPU (row checkpoints are
 not kept); Pop first sees one training batch, which sets the item counts it scores by.
 
-    python bench/leaderboard_speed.py --output results/leaderboard/ml-100k
+    python -m bench.leaderboard_speed --output results/leaderboard/ml-100k --threads 1
 """
 
-import argparse
 import glob
-import json
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
 from bench import common
+from recbole_gcnprune.measure import interleaved_full_sort_ms
 
 
 def parse_args(argv):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = common.argument_parser("bench.leaderboard_speed", __doc__)
     p.add_argument("--output", required=True, help="a leaderboard folder (with rows/)")
     p.add_argument("--repeats", type=int, default=7)
     p.add_argument("--table", default=None,
@@ -37,13 +34,21 @@ def finished_rows(folder):
     """The ``status: ok`` rows of a leaderboard folder, one per label (lowest seed)."""
     rows = {}
     for path in sorted(glob.glob(os.path.join(folder, "rows", "*.json"))):
-        with open(path) as f:
-            row = json.load(f)
+        row = common.read_json(path)
         if row.get("status") == "ok" and row["label"] not in rows:
             rows[row["label"]] = row
     if not rows:
-        sys.exit(f"error: no finished rows in {folder}/rows: run the leaderboard first")
+        sys.exit(f"error: no finished rows in {common.shown_path(folder)}/rows: run the "
+                 "leaderboard first")
     return rows
+
+
+def cpu_row_config(row):
+    """The RecBole config a leaderboard row ran with, moved to the CPU."""
+    from recbole_gcnprune.leaderboard.row import build_config
+
+    settings = dict(row["settings"], overrides={**row["settings"]["overrides"], "use_gpu": False})
+    return build_config(dict(row, settings=settings))
 
 
 def row_model(row, data_cache):
@@ -51,7 +56,7 @@ def row_model(row, data_cache):
     from recbole_gcnprune.pruning.surgery import prune_to_widths
     from recbole_gcnprune.quick_start import build_model, load_data
 
-    config = common.cpu_row_config(row)
+    config = cpu_row_config(row)
     key = (config["dataset"], config["MODEL_TYPE"], config["eval_batch_size"],
            str(config["train_neg_sample_args"]))
     if key not in data_cache:
@@ -84,14 +89,13 @@ def ready_to_score(model, train, test):
 
 def render(args, command, rows, medians):
     reference = "LightGCN" if "LightGCN" in medians else next(iter(medians))
-    lines = [f"# Full-sort speed of the leaderboard rows, side by side: {args.output}", "",
-             f"Command: `{command}`  ", f"Date: {common.now().isoformat(timespec='seconds')}  ",
-             f"Host: {common.host(threads_set=bool(args.threads))}, load {common.load_avg()}  ",
-             f"Versions: {common.versions_text(common.versions())}  ",
-             f"Medians of {args.repeats} interleaved rounds; fresh weights at each row's shape", "",
-             f"| model | parameters | full-sort ms / 1k users | {reference}'s time over the row's |"
-             " leaderboard column (own process, the measure of the day it ran) |",
-             "|---|---|---|---|---|"]
+    title = ("Full-sort speed of the leaderboard rows, side by side: "
+             + common.shown_path(args.output))
+    lines = common.header_lines(title, command, threads_set=bool(args.threads))
+    lines += [f"Medians of {args.repeats} interleaved rounds; fresh weights at each row's shape",
+              "", f"| model | parameters | full-sort ms / 1k users | {reference}'s time over the "
+              "row's | leaderboard column (own process, the measure of the day it ran) |",
+              "|---|---|---|---|---|"]
     for label, ms in medians.items():
         row = rows[label]
         lines.append(f"| {label} | {row['parameters']:,} | {ms:.1f} | "
@@ -100,16 +104,15 @@ def render(args, command, rows, medians):
 
 
 def main(argv=None):
-    args, command = common.parse_own_args(parse_args, __file__, argv)
+    args, command = common.parse_own_args(parse_args, "bench.leaderboard_speed", argv)
     common.set_threads(args.threads)
     rows = finished_rows(args.output)
     data_cache = {}
     models = {label: row_model(row, data_cache) for label, row in rows.items()}
-    medians = common.interleaved_full_sort_ms(models, args.repeats)
-    table = render(args, command, rows, medians)
+    medians = interleaved_full_sort_ms(models, args.repeats)
     name = os.path.basename(os.path.normpath(args.output))
-    common.write_text(args.table or f"bench/results/leaderboard_speed_{name}.md", table)
-    print(table)
+    common.publish(render(args, command, rows, medians), args.table,
+                   f"leaderboard_speed_{name}.md")
 
 
 if __name__ == "__main__":

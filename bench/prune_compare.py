@@ -9,39 +9,27 @@ pruned vs dense (measured interleaved in one process), and pipeline vs dense-tra
 A work dir holds the rows of one setting: rows record their overrides and config files, and a
 row of other settings is refused rather than reused.
 
-    python bench/prune_compare.py --dataset ml-100k --seeds 2020,2021,2022 --prune-ratios 0.75,0.9
+    python -m bench.prune_compare --dataset ml-100k --seeds 2020,2021,2022 --prune-ratios 0.75,0.9
 """
 
-import argparse
 import json
 import math
 import os
-import platform
 import statistics
 import sys
 import time
 
-import torch
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
 from bench import common
-from recbole_gcnprune.config import Config
-from recbole_gcnprune.pruning.checkpoint import load_into, read_checkpoint
-from recbole_gcnprune.quick_start import (
-    build_model,
-    load_data,
-    model_and_trainer,
-    run_recbole_prune,
-)
+from recbole_gcnprune.measure import interleaved_full_sort_ms
+from recbole_gcnprune.quick_start import load_model
+from bench.common import CRITERIA, mean_std
 
-CRITERIA = ("gan", "magnitude", "taylor", "random", "train_small", "distill_small")
 DEFAULT_CRITERIA = CRITERIA[:5]
 METRICS = ("ndcg@10", "ndcg@20", "recall@20", "hit@20", "mrr@20")
 
 
 def parse_args(argv):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = common.argument_parser("bench.prune_compare", __doc__)
     p.add_argument("--dataset", default="ml-100k")
     p.add_argument("--seeds", default="2020")
     p.add_argument("--split-seed", type=int, default=2020,
@@ -63,8 +51,8 @@ def parse_args(argv):
                         "--set): add each row's NDCG@20 minus that dir's same row, same seeds")
     p.add_argument("--speed-seconds", type=float, default=None,
                    help="time the full-sort speed for at least this long (interleaved rounds; "
-                        "default 30, 0 with --render-only); 0: 7 rounds only, as tables before "
-                        "the thirty-first session")
+                        "default 30, 0 with --render-only); 0: 7 rounds only, as the earliest "
+                        "tables")
     p.add_argument("--render-only", action="store_true",
                    help="tabulate the rows already finished; train nothing new")
     args = p.parse_args(argv)
@@ -73,80 +61,16 @@ def parse_args(argv):
     return args
 
 
-def overrides(args):
-    extra = {}
-    for item in args.set:
-        key, value = item.split("=", 1)
-        try:
-            extra[key] = json.loads(value)
-        except json.JSONDecodeError:
-            extra[key] = value
-    return extra
-
-
-def row_path(args, seed, ratio, criterion, work_dir=None):
-    """Where the row of (seed, ratio, criterion) is cached in ``work_dir`` (``--work-dir``)."""
-    name = f"row-{seed}-split{args.split_seed}-{float(ratio)}-{criterion}.json"
-    return os.path.join(work_dir or args.work_dir, args.dataset, name)
-
-
-def run_row(args, seed, ratio, criterion):
-    """Prune + fine-tune + test one (seed, ratio, criterion); cached as JSON."""
-    path = row_path(args, seed, ratio, criterion)
-    if os.path.isfile(path):
-        with open(path) as f:
-            return checked_settings(json.load(f), args, path)
-    if args.render_only:
-        return None
-    start = time.time()
-    config_dict = {"seed": seed, "split_seed": args.split_seed, "prune_ratio": ratio,
-                   "prune_criterion": criterion, "checkpoint_dir": checkpoint_dir(args),
-                   **overrides(args)}
-    result = run_recbole_prune("GCNPruneGAN", args.dataset, args.config_files, config_dict)
-    report = result["report"]
-    row = {"seed": seed, "prune_ratio": ratio, "criterion": criterion, **settings(args),
-           "test": {k: float(v) for k, v in result["test_result"].items()},
-           "parameters": report["pruned"]["parameters"],
-           "dense_parameters": report["dense"]["parameters"],
-           "widths": report["kept"], "wall_seconds": time.time() - start,
-           "finetune_seconds": report.get("finetune_seconds"),
-           "teacher_train_seconds": report.get("teacher", {}).get("train_seconds"),
-           "checkpoint": os.path.join(report["run_dir"], "finetune.pth"),
-           "teacher_file": report.get("teacher_file"), "cpu": common.cpu()}
-    common.write_json(path, row)
-    return row
-
-
-def settings(args):
-    return {"overrides": overrides(args), "config_files": args.config_files or []}
-
-
-def checked_settings(row, args, path):
-    """``row`` if it was computed under this command's settings (rows written before settings
-    were recorded are taken as they are)."""
-    if "overrides" in row and {k: row[k] for k in settings(args)} != settings(args):
-        sys.exit(f"error: {path} was computed with {row['overrides']} and config files "
-                 f"{row['config_files']}, not {settings(args)}: use another --work-dir")
-    return row
-
-
-def checkpoint_dir(args):
-    return args.checkpoint_dir or os.path.join(args.work_dir, "saved")
-
-
-def dense_config(args, seed):
-    """Config of the dense teacher of ``seed`` under this command's settings."""
-    return Config("GCNPruneGAN", args.dataset, args.config_files,
-                  {"seed": seed, "split_seed": args.split_seed, "prune_criterion": "none",
-                   **overrides(args)})
-
-
+# ------------------------------------------------------------------------------ measurements
 def dense_row(args, seed, teacher_file):
-    """The dense teacher's test metrics and full-sort speed vs its pruned rows."""
+    """The dense teacher's test metrics and parameters, cached in the work dir."""
     path = os.path.join(args.work_dir, args.dataset, f"dense-{seed}-split{args.split_seed}.json")
     if os.path.isfile(path):
-        return json.load(open(path))
-    config = dense_config(args, seed)
+        return common.read_json(path)
+    from recbole_gcnprune.pruning.checkpoint import load_into, read_checkpoint
+    from recbole_gcnprune.quick_start import load_data, model_and_trainer
+
+    config = common.dense_config(args, seed)
     _, (train, _valid, test) = load_data(config)
     with model_and_trainer(config, train) as (model, trainer):
         load_into(model, read_checkpoint(teacher_file))
@@ -160,31 +84,23 @@ def dense_row(args, seed, teacher_file):
 def throughput(args, seed, rows, teacher_file):
     """ms per 1,000 users, dense teacher vs each pruned model, interleaved: median of 7 rounds
     or more, over at least ``--speed-seconds``."""
-    config = dense_config(args, seed)
+    from recbole_gcnprune.quick_start import load_data
+
+    config = common.dense_config(args, seed)
     _, (train, _valid, test) = load_data(config)
-    dense = build_model(config, train)
-    load_into(dense, read_checkpoint(teacher_file))
-    pruned = {}
+    models = {"dense": load_model(config, train, teacher_file)}
     for row in rows:
-        model = build_model(config, train)
-        pruned[(row["prune_ratio"], row["criterion"])] = load_into(
-            model, read_checkpoint(row["checkpoint"]))
-    models = {"dense": dense, **pruned}
-    return common.interleaved_full_sort_ms({k: (m, test) for k, m in models.items()}, rounds=7,
+        key = (row["prune_ratio"], row["criterion"])
+        models[key] = load_model(config, train, row["checkpoint"])
+    return interleaved_full_sort_ms({k: (m, test) for k, m in models.items()}, rounds=7,
                                            min_seconds=args.speed_seconds)
-
-
-def run_json(row, name):
-    """A JSON file (``report.json``, ``finetune.json``) of the row's run folder."""
-    with open(os.path.join(os.path.dirname(row["checkpoint"]), name)) as f:
-        return json.load(f)
 
 
 def pipeline_ratio(row, teacher_seconds):
     """Wall time of the whole pipeline over the dense training alone: (teacher training +
     selection + fine-tuning) / teacher training; train_small has no teacher, so its own training
     over the teacher's. None when the run resumed a finished phase (its time is not known)."""
-    report = run_json(row, "report.json")
+    report = common.run_json(row, "report.json")
     if not teacher_seconds or "finetune_seconds" not in report:
         return None
     own = report.get("selection_seconds", 0.0) + report["finetune_seconds"]
@@ -192,21 +108,13 @@ def pipeline_ratio(row, teacher_seconds):
     return (teacher_seconds * uses_teacher + own) / teacher_seconds
 
 
-def mean_std(values):
-    return statistics.mean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
-
-
+# ------------------------------------------------------------------------------------ cells
 def metric_cells(rows):
     return " | ".join("%.4f ± %.4f" % mean_std([r["test"][m] for r in rows]) for m in METRICS)
 
 
-def valid_ndcg(row):
-    """Best validation NDCG@20 of the row's fine-tuning (its run folder's ``finetune.json``)."""
-    return run_json(row, "finetune.json")["best_valid_result"]["ndcg@20"]
-
-
 def valid_cell(rows):
-    return "%.4f ± %.4f" % mean_std([valid_ndcg(r) for r in rows])
+    return "%.4f ± %.4f" % mean_std([common.valid_ndcg(r) for r in rows])
 
 
 def share_of_dense(rows, dense_ndcg):
@@ -225,6 +133,24 @@ def minus_gan(sel, rows):
     return "%+.4f ± %.4f (%d)" % (*mean_std(diffs), len(diffs))
 
 
+def speed_cells(ms, dense_ms):
+    """Throughput is measured on the first seed only; '-' where that seed lacks the row."""
+    return f"{ms:.1f} | {dense_ms / ms:.2f}x" if ms and dense_ms else "- | -"
+
+
+def wall_cell(sel, teacher_seconds):
+    ratios = [x for x in (pipeline_ratio(r, teacher_seconds.get(r["seed"])) for r in sel)
+              if x is not None]
+    return f"{statistics.mean(ratios):.2f}x" if ratios else "-"
+
+
+def row_cpus(rows):
+    """The CPUs the pruned rows were computed on (``unrecorded`` for rows from before they were).
+    A row's CPU is where its pipeline ran; a teacher it found cached may have trained elsewhere."""
+    return "; ".join(sorted({r.get("cpu", "unrecorded") for r in rows})) or "none"
+
+
+# ------------------------------------------------------------------------------------ table
 def discriminator_lines(rows):
     """Per gan ratio: the discriminator's loss over the search (chance is 2 ln 2 = 1.386), from
     each run folder's ``report.json``, so a table shows whether the adversarial game was on."""
@@ -232,7 +158,7 @@ def discriminator_lines(rows):
     for ratio in sorted({r["prune_ratio"] for r in rows if r["criterion"] == "gan"}):
         losses = []
         for row in (r for r in rows if r["criterion"] == "gan" and r["prune_ratio"] == ratio):
-            history = run_json(row, "report.json").get("search_history", [])
+            history = common.run_json(row, "report.json").get("search_history", [])
             losses.append([h["disc"] for h in history if "disc" in h])
         losses = [x for x in losses if x]  # seeds whose report kept no search history: left out
         if losses:
@@ -248,20 +174,20 @@ def compare_lines(args, rows):
     ``--compare-to``, paired over the seeds both have, with that dir's settings named."""
     if not args.compare_to:
         return []
+    other_dir = common.shown_path(args.compare_to)
     diffs, theirs = {}, set()
     for row in rows:
         key = (row["prune_ratio"], row["criterion"])
-        path = row_path(args, row["seed"], *key, work_dir=args.compare_to)
+        path = common.row_path(args, row["seed"], *key, work_dir=args.compare_to)
         if not os.path.isfile(path):
             continue
-        with open(path) as f:
-            other = json.load(f)
+        other = common.read_json(path)
         settings = {k: other.get(k, "unrecorded") for k in ("overrides", "config_files")}
         theirs.add(json.dumps(settings, sort_keys=True))
         diffs.setdefault(key, []).append(row["test"]["ndcg@20"] - other["test"]["ndcg@20"])
     if not diffs:
-        return ["", f"No row of `{args.compare_to}` matches this table's rows."]
-    head = (f"NDCG@20 minus the same row of `{args.compare_to}` ({' / '.join(sorted(theirs))}), "
+        return ["", f"No row of `{other_dir}` matches this table's rows."]
+    head = (f"NDCG@20 minus the same row of `{other_dir}` ({' / '.join(sorted(theirs))}), "
             "paired over seeds:")
     lines = []
     for ratio, criterion in sorted(diffs, key=lambda k: (k[0], CRITERIA.index(k[1]))):
@@ -271,60 +197,52 @@ def compare_lines(args, rows):
     return ["", head, *lines]
 
 
-def speed_cells(ms, dense_ms):
-    """Throughput is measured on the first seed only; '-' where that seed lacks the row."""
-    return f"{ms:.1f} | {dense_ms / ms:.2f}x" if ms and dense_ms else "- | -"
-
-
-def row_cpus(rows):
-    """The CPUs the pruned rows were computed on (``unrecorded`` for rows from before they were).
-    A row's CPU is where its pipeline ran; a teacher it found cached may have trained elsewhere."""
-    return "; ".join(sorted({r.get("cpu", "unrecorded") for r in rows})) or "none"
+def header(args, rows, command):
+    return [f"# Pruning criteria on {args.dataset}", "",
+            f"Command: `{command}`  ", f"Date: {time.strftime('%Y-%m-%d %H:%M')}  ",
+            f"Host: {common.machine()}; rows computed on: {row_cpus(rows)}  ",
+            f"Seeds: {args.seeds}; split seed: {args.split_seed}; "
+            f"overrides: {common.overrides(args) or 'none'}; "
+            f"config files: {args.config_files or 'none'}  ",
+            f"Speed: seed {args.seeds.split(',')[0]}'s models, interleaved, median of 7 rounds "
+            f"or more over at least {args.speed_seconds:g} s",
+            "", "| model | kept | seeds | params | " + " | ".join(METRICS) +
+            " | valid ndcg@20 | % of dense NDCG@20 | NDCG@20 minus gan's, same seeds |"
+            " full-sort ms/1k users |"
+            " speed-up | pipeline / dense training time |",
+            "|---|---|---|---|" + "---|" * len(METRICS) + "---|---|---|---|---|---|"]
 
 
 def render(args, dense_rows, rows, speed, command):
-    lines = [f"# Pruning criteria on {args.dataset}", "",
-             f"Command: `{command}`  ", f"Date: {time.strftime('%Y-%m-%d %H:%M')}  ",
-             f"Host: {platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}; "
-             f"rows computed on: {row_cpus(rows)}  ",
-             f"Seeds: {args.seeds}; split seed: {args.split_seed}; "
-             f"overrides: {overrides(args) or 'none'}; config files: {args.config_files or 'none'}  ",
-             f"Speed: seed {args.seeds.split(',')[0]}'s models, interleaved, median of 7 rounds "
-             f"or more over at least {args.speed_seconds:g} s",
-             "", "| model | kept | seeds | params | " + " | ".join(METRICS) +
-             " | valid ndcg@20 | % of dense NDCG@20 | NDCG@20 minus gan's, same seeds |"
-             " full-sort ms/1k users |"
-             " speed-up | pipeline / dense training time |",
-             "|---|---|---|---|" + "---|" * len(METRICS) + "---|---|---|---|---|---|"]
+    lines = header(args, rows, command)
     dense_ndcg = {r["seed"]: r["test"]["ndcg@20"] for r in dense_rows}
     dense_ms = speed.get("dense")
     lines.append(f"| dense teacher | 100% | {len(dense_rows)} | {dense_rows[0]['parameters']:,} | "
-                 f"{metric_cells(dense_rows)} | - | 100.0 | - | {speed_cells(dense_ms, dense_ms)} | - |")
+                 f"{metric_cells(dense_rows)} | - | 100.0 | - | {speed_cells(dense_ms, dense_ms)} "
+                 "| - |")
     teacher_seconds = {r["seed"]: r["teacher_train_seconds"] for r in rows
                        if r["teacher_train_seconds"]}
     for ratio in sorted({r["prune_ratio"] for r in rows}):
         for criterion in CRITERIA:
             sel = [r for r in rows if r["prune_ratio"] == ratio and r["criterion"] == criterion]
-            if not sel:
-                continue
-            ratios = [x for x in (pipeline_ratio(r, teacher_seconds.get(r["seed"])) for r in sel)
-                      if x is not None]
-            wall = f"{statistics.mean(ratios):.2f}x" if ratios else "-"
-            lines.append(f"| {criterion} | {1 - ratio:.0%} | {len(sel)} | "
-                         f"{sel[0]['parameters']:,} | {metric_cells(sel)} | {valid_cell(sel)} | "
-                         f"{share_of_dense(sel, dense_ndcg):.1f} | {minus_gan(sel, rows)} | "
-                         f"{speed_cells(speed.get((ratio, criterion)), dense_ms)} | {wall} |")
+            if sel:
+                lines.append(f"| {criterion} | {1 - ratio:.0%} | {len(sel)} | "
+                             f"{sel[0]['parameters']:,} | {metric_cells(sel)} | "
+                             f"{valid_cell(sel)} | {share_of_dense(sel, dense_ndcg):.1f} | "
+                             f"{minus_gan(sel, rows)} | "
+                             f"{speed_cells(speed.get((ratio, criterion)), dense_ms)} | "
+                             f"{wall_cell(sel, teacher_seconds)} |")
     return "\n".join(lines + discriminator_lines(rows) + compare_lines(args, rows)) + "\n"
 
 
 def main(argv=None):
-    args, command = common.parse_own_args(parse_args, __file__, argv)
+    args, command = common.parse_own_args(parse_args, "bench.prune_compare", argv)
     seeds = [int(s) for s in args.seeds.split(",")]
     ratios = [float(r) for r in args.prune_ratios.split(",")]
     criteria = args.criteria.split(",")
     rows, dense_rows, speed = [], [], {}
     for seed in seeds:
-        seed_rows = [run_row(args, seed, ratio, c) for ratio in ratios for c in criteria]
+        seed_rows = [common.run_row(args, seed, ratio, c) for ratio in ratios for c in criteria]
         seed_rows = [row for row in seed_rows if row is not None]
         if not seed_rows:
             continue
@@ -339,11 +257,9 @@ def main(argv=None):
     if not dense_rows:
         sys.exit("error: no seed has a finished teacher-based row (gan, magnitude, taylor, random "
                  "or distill_small) to compare with its dense teacher: add one to --criteria; "
-                 f"the finished rows are kept in {args.work_dir}")
-    table = render(args, dense_rows, rows, speed, command)
-    out = args.output or f"bench/results/prune_{args.dataset}.md"
-    common.write_text(out, table)
-    print(table)
+                 f"the finished rows are kept in {common.shown_path(args.work_dir)}")
+    common.publish(render(args, dense_rows, rows, speed, command), args.output,
+                   f"prune_{args.dataset}.md")
 
 
 if __name__ == "__main__":

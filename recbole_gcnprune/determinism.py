@@ -14,7 +14,7 @@ def deterministic_algorithms(enabled):
     any order. With 2 CPU threads, two runs of the same gan search epoch from the same state
     part within its first 5 of 47 steps (Book-Crossing bench5), and two fine-tunings of the same
     pruned start part within a few dozen steps (the flagship table); with it they agree bit for
-    bit (``bench/search_determinism.py``, ``bench/finetune_determinism.py``). On another CPU
+    bit (``python -m bench.determinism search`` and ``finetune``). On another CPU
     the kernels may round differently: the same run need not give the same figures there."""
     if not enabled:
         yield

@@ -12,6 +12,7 @@ from recbole.utils import init_logger, init_seed, set_color
 
 from recbole_gcnprune.config import Config
 from recbole_gcnprune.data.resolve import ensure_dataset_files
+from recbole_gcnprune.pruning.checkpoint import load_into, read_checkpoint
 from recbole_gcnprune.registry import get_model, get_trainer
 from recbole_gcnprune.run_summary import summarise
 
@@ -41,6 +42,13 @@ def build_model(config, train_data):
     model = get_model(config["model"])(config, train_data._dataset).to(config["device"])
     getLogger().info(model)
     return model
+
+
+def load_model(config, train_data, checkpoint_file):
+    """:func:`build_model` with a checkpoint of ours loaded (a cached teacher, or a pruned run's
+    ``finetune.pth``: the model shrinks to its pruned widths first), read with
+    ``weights_only=True``."""
+    return load_into(build_model(config, train_data), read_checkpoint(checkpoint_file))
 
 
 def build_model_and_trainer(config, train_data, trainer_class=None):

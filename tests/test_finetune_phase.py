@@ -156,7 +156,7 @@ def test_without_validation_fine_tuning_is_not_validated_either(make_config, mak
 def test_teacher_and_fine_tuning_train_under_deterministic_algorithms_when_reproducible(
         make_config, make_data, prune_dict, monkeypatch, reproducibility):
     # with 2 CPU threads, two fine-tunings of one pruned model end apart otherwise
-    # (bench/finetune_determinism.py)
+    # (python -m bench.determinism finetune)
     _, loaders, _, trainer = build(make_config, make_data, {
         **prune_dict, "prune_criterion": "magnitude", "reproducibility": reproducibility})
     seen = fit_recording(trainer, loaders, monkeypatch, "_train_epoch",

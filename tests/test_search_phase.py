@@ -100,7 +100,7 @@ def test_the_search_rate_names_only_gan_runs(make_config, make_data, prune_dict)
 @pytest.mark.parametrize("reproducibility", [True, False])
 def test_the_search_runs_under_deterministic_algorithms_when_reproducible(
         make_config, make_data, prune_dict, monkeypatch, reproducibility):
-    # with 2 CPU threads the search is not bit-reproducible otherwise (bench/search_determinism.py)
+    # with 2 CPU threads the search is not bit-reproducible otherwise (python -m bench.determinism search)
     from recbole_gcnprune.pruning import gan_search
 
     _, loaders, _, trainer = build(make_config, make_data,

@@ -42,7 +42,7 @@ def dot_scores(user_e, padded_item_e, n_items):
 def propagate(adjacency, x):
     """One graph convolution ``A @ x`` with a symmetric normalised adjacency (CSR). Without
     autograd (scoring) the sparse product is called directly, without the autograd function's
-    dispatch (bench/RESULTS.md, "Scoring without autograd")."""
+    dispatch (docs/experiments/speed.md)."""
     if not torch.is_grad_enabled():
         return torch.sparse.mm(adjacency, x)
     return _SymmetricSpMM.apply(adjacency, x)

@@ -46,7 +46,7 @@ def own_item_scores(user_rows, item_embeddings, items, max_scores=2**23):
     Read off the rows' scores on the whole catalogue (one matrix product) when that matrix holds
     at most ``max_scores`` scores (32 MB), else one batched product over the gathered items: on
     CPU both are several times faster, forward and backward, than an einsum over the gathered
-    items, and the whole-catalogue product is the faster of the two (``bench/distill_step.py``).
+    items, and the whole-catalogue product is the faster of the two (docs/experiments/distillation.md).
     """
     if user_rows.shape[0] * item_embeddings.shape[0] <= max_scores:
         return torch.gather(user_rows @ item_embeddings.T, 1, items)

@@ -107,7 +107,7 @@ class GANPruneTrainer(PhaseResume, Trainer):
             callback_fn=None):
         """Every phase, under ``reproducibility``, with torch's deterministic kernels: RecBole
         seeds the random streams, but with 2 CPU threads the same fine-tuning still ends in
-        different models (``bench/finetune_determinism.py``)."""
+        different models (``python -m bench.determinism finetune``)."""
         with deterministic_algorithms(self.reproducibility):
             return self._fit_phases(train_data, valid_data, verbose, saved, show_progress,
                                     callback_fn)

@@ -4,7 +4,7 @@ RecBole's ``FullSortEvalDataLoader`` rebuilds each batch (users, the index of th
 items to mask, their positive items) from per-user tensors at every pass, and a pass's batches
 never change: the loader does not shuffle and reads no model state. Fine-tuning validates every
 epoch, and on Book-Crossing bench5 replaying cut a validation from 0.28 to 0.17 s
-(``bench/finetune_epoch.py``).
+(docs/experiments/fine-tuning.md).
 """
 
 from recbole.data.dataloader import FullSortEvalDataLoader
