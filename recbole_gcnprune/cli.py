@@ -7,6 +7,7 @@ Any other ``--key=value`` is a RecBole/plugin config override (RecBole reads the
 import argparse
 import sys
 
+from recbole_gcnprune.cli_args import config_files
 from recbole_gcnprune.errors import UserInputError
 
 
@@ -27,13 +28,6 @@ def build_parser():
         help="train and compare many models instead (see --leaderboard --help)",
     )
     return parser
-
-
-def config_files(values):
-    """Accept both ``--config_files a.yaml b.yaml`` and RecBole's ``--config_files "a.yaml b.yaml"``."""
-    if not values:
-        return None
-    return [path for value in values for path in value.split() if path]
 
 
 def main(argv=None):
@@ -72,3 +66,9 @@ def print_result(result):
     print(f"{result['model']} on {result['dataset']}: test result")
     for metric, value in result["test_result"].items():
         print(f"  {metric:<14} {value:.4f}")
+    if result.get("summary"):
+        from recbole_gcnprune.run_summary import summary_lines
+
+        print("summary")
+        for line in summary_lines(result["summary"]):
+            print(f"  {line}")

@@ -1,20 +1,23 @@
 """The leaderboard on a tiny generated dataset: files, columns, mean ± std, resume, interruption,
-failed rows, the plot, the command line and the Ray path (a local single-CPU instance)."""
+failed rows, the plot, the command line and the Ray path (a local single-CPU instance); rows
+stored without absolute paths, the header, the plot's layout and the tables without matplotlib."""
 
 import json
+import math
 import os
 import random
 import shutil
 import statistics
+import subprocess
 import sys
 from types import SimpleNamespace
 
-import matplotlib.image
 import pandas as pd
 import pytest
 
 from recbole_gcnprune.cli import main
 from recbole_gcnprune.errors import UserInputError
+from recbole_gcnprune.leaderboard import render as render_module
 from recbole_gcnprune.leaderboard import row as row_module
 from recbole_gcnprune.leaderboard import store as store_module
 from recbole_gcnprune.leaderboard.ray_backend import _init
@@ -26,7 +29,6 @@ from recbole_gcnprune.leaderboard.spec import (
     parse_seeds,
     row_id,
 )
-from recbole_gcnprune.leaderboard.plot import write_plot
 from recbole_gcnprune.leaderboard.summary import METRICS, summarize
 
 MODELS = "Pop,BPR,GCNPruneGAN[prune_ratio=0.5]"
@@ -55,6 +57,12 @@ def shared_overrides(data_path):
 def read(path):
     with open(path, encoding="utf-8") as f:
         return f.read()
+
+
+def image_dimensions(path):
+    """The number of dimensions of the image at ``path`` (3: rows, columns, channels)."""
+    image = pytest.importorskip("matplotlib.image")
+    return image.imread(path).ndim
 
 
 def rows_in(output):
@@ -148,7 +156,7 @@ def test_plot_is_a_png(finished):
     path = os.path.join(finished[0], "leaderboard.png")
     with open(path, "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
-    assert matplotlib.image.imread(path).ndim == 3
+    assert image_dimensions(path) == 3
 
 
 def _stored_row(label, ratio, ndcg, config=None):
@@ -182,9 +190,10 @@ def test_each_backbone_loss_and_schedule_gets_its_own_pruning_curve(tmp_path):
                                         "ccl-usernorm, ft-eval 1, ft-lr 0.001, search-lr 0.0005",
                                         "ccl-usernorm, ft-delta 0.0005", "ccl-usernorm",
                                         "ccl-usernorm", "ccl-usernorm"]
+    write_plot = pytest.importorskip("recbole_gcnprune.leaderboard.plot").write_plot
     path = str(tmp_path / "plot.png")
     assert write_plot(path, summary, "two curves")
-    assert matplotlib.image.imread(path).ndim == 3
+    assert image_dimensions(path) == 3
 
 
 def count_calls(monkeypatch):
@@ -282,6 +291,7 @@ def test_failed_row_is_reported_and_retried(tiny, monkeypatch):
     text = read(os.path.join(output, "leaderboard.md"))
     assert "## Failed rows" in text and "RuntimeError: boom" in text
     assert "RuntimeError: boom" in read(result["failures"][0]["log"])
+    assert "(log: logs/Pop-seed2020-" in text  # named relative to the output folder
     monkeypatch.setattr(row_module, "_train_and_measure", original)
     result = run_leaderboard(parse_models("Pop"), SEEDS[:1], settings, output,
                              progress=lambda _: None)
@@ -338,3 +348,151 @@ def test_render_only_runs_nothing_and_lists_missing_rows(finished, tmp_path, mon
     markdown = open(os.path.join(output, "leaderboard.md")).read()
     assert "## Rows not run yet" in markdown and "BPR[embedding_size=4] seed" in markdown
     assert "--render-only" not in markdown
+
+
+def _absolute_strings(value):
+    if isinstance(value, dict):
+        return [s for item in value.values() for s in _absolute_strings(item)]
+    if isinstance(value, list):
+        return [s for item in value for s in _absolute_strings(item)]
+    return [value] if isinstance(value, str) and os.path.isabs(value) else []
+
+
+def test_rows_are_stored_with_paths_relative_to_the_output_folder(finished):
+    output, _, root = finished
+    path = os.path.join(output, "rows", row_id("GCNPruneGAN[prune_ratio=0.5]", SEEDS[0]) + ".json")
+    stored = json.loads(read(path))
+    assert _absolute_strings({**stored, "relative_paths": None}) == []  # (pointers start with /)
+    assert stored["checkpoint_dir"] == "checkpoints"
+    # the data folder, above out/: named, so a copied folder still knows which one it was
+    assert stored["settings"]["overrides"]["data_path"] == "../../" + os.path.basename(root)
+    assert {"/checkpoint_dir", "/config/checkpoint_dir", "/report/run_dir"} <= set(
+        stored["relative_paths"])
+    row = store_module.read_row(path)  # resolved against the folder it is read from
+    assert "relative_paths" not in row
+    assert row["checkpoint_dir"] == os.path.join(os.path.abspath(output), "checkpoints")
+    assert row["settings"]["overrides"]["data_path"] == os.path.abspath(root)
+    assert os.path.isdir(row["report"]["run_dir"])
+    assert store_module.resolve_row(stored, output) == row
+    assert store_module.portable_row(row, output) == stored
+
+
+def test_rows_written_before_relative_paths_read_back_unchanged(tmp_path):
+    legacy = {"label": "Pop", "seed": 1, "checkpoint_dir": str(tmp_path / "elsewhere")}
+    folder = tmp_path / "out" / "rows"
+    folder.mkdir(parents=True)
+    (folder / "Pop.json").write_text(json.dumps(legacy))
+    assert store_module.read_row(str(folder / "Pop.json")) == legacy
+
+
+def _meta(command="python run_recbole_prune.py --leaderboard", config_files=()):
+    return {"command": command, "seeds": [2020],
+            "settings": {"dataset": "tiny", "overrides": {}, "config_files": list(config_files),
+                         "split_seed": 2020},
+            "versions": {"python": "3.11"}}
+
+
+def test_header_names_the_code_version_of_the_rows():
+    before = render_module.header(_meta(), [{"label": "Pop"}])
+    assert "- Code version: rows made before code versions were recorded" in before
+    same = render_module.header(_meta(), [{"code_version": "0.1.0 @ abc1234"}] * 2)
+    assert "- Code version: `0.1.0 @ abc1234`" in same
+    mixed = render_module.header(_meta(), [{"code_version": {"commit": "abc1234", "dirty": True}},
+                                           {"code_version": "def5678"}, {}])
+    line = next(text for text in mixed if text.startswith("- Code versions:"))
+    assert "`abc1234 (with uncommitted changes)` (1 rows)" in line and "`def5678`" in line
+    assert "1 rows made before code versions were recorded" in line
+
+
+def test_header_writes_absolute_paths_relative_to_the_output_folder(tmp_path):
+    output = tmp_path / "results" / "board"
+    command = ("python run_recbole_prune.py --leaderboard --output " + str(output)
+               + " --data_path=" + str(tmp_path / "data"))
+    lines = render_module.header(_meta(command, [str(tmp_path / "a.yaml")]), [], str(output))
+    text = "\n".join(lines)
+    assert str(tmp_path) not in text
+    assert "--output ../board --data_path=../../data`" in text and "relative to this folder" in text
+    assert "- Config files: ../../a.yaml" in text
+
+
+def _summary_row(label, model, params, ndcg, seed=2020, **extra):
+    return {"label": label, "model": model, "seed": seed, "parameters": params,
+            "test_result": {"ndcg@20": ndcg}, **extra}
+
+
+def _plot_rows():
+    rows = []
+    for seed, noise in ((2020, 0.0), (2021, 0.002)):
+        rows += [_summary_row("Pop", "Pop", 1, 0.12 + noise, seed),
+                 _summary_row("BPR", "BPR", 168128, 0.31 + noise, seed),
+                 _summary_row("LightGCN", "LightGCN", 168128, 0.32 + noise, seed),
+                 _summary_row("NeuMF", "NeuMF", 361153, 0.29 + noise, seed),
+                 _summary_row("dense", "GCNPruneGAN", 168128, 0.325 + noise, seed,
+                              prune_criterion="none")]
+        for criterion in ("gan", "magnitude", "taylor", "random", "train_small",
+                          "distill_small", "extra_one", "extra_two"):
+            for ratio in (0.5, 0.75, 0.9):
+                rows.append(_summary_row(f"{criterion}-{ratio}", "GCNPruneGAN",
+                                         168128 * (1 - ratio), 0.3 - ratio / 10 + noise, seed,
+                                         prune_criterion=criterion, prune_ratio=ratio))
+        rows.append(_summary_row("ccl-0.75", "GCNPruneGAN", 42032, 0.2, seed,
+                                 prune_criterion="gan", prune_ratio=0.75,
+                                 config={"ranking_loss": "ccl"}))
+    return rows
+
+
+def test_the_plot_keeps_its_legend_short_and_its_axes_on_the_data():
+    plot = pytest.importorskip("recbole_gcnprune.leaderboard.plot")
+    rows = _plot_rows()
+    summary = summarize(rows, list(dict.fromkeys(row["label"] for row in rows)))
+    figure = plot.draw(summary, "tiny")
+    ax = figure.axes[0]
+    entries = [text.get_text() for legend in figure.legends for text in legend.get_texts()]
+    assert 3 <= len(entries) <= plot.MAX_LEGEND
+    assert entries[0].startswith("GCNPruneGAN dense") and "RecBole models" in entries
+    left, right = ax.get_xlim()
+    sizes = [168128 * (1 - r) for r in (0.5, 0.75, 0.9)] + [168128, 361153]
+    assert left < min(sizes) and right > max(sizes)
+    assert left > 1000  # Pop (1 parameter) sits at the edge, not at the end of a long axis
+    assert math.log10(right / left) < 1.5 * math.log10(max(sizes) / min(sizes)) + 0.1
+    bottom, top = ax.get_ylim()
+    assert bottom < 0.3 - 0.09 and top > 0.325 and bottom > 0.15  # Pop's 0.12 is left out
+    texts = [t.get_text() for t in ax.texts]
+    assert any(t.startswith("Pop (1 parameter") for t in texts)
+    assert {"BPR", "LightGCN", "NeuMF"} <= set(texts)
+    notes = " ".join(t.get_text() for t in figure.texts)
+    assert "variant bpr" in notes and "in the table only" in notes
+
+
+def test_the_plot_labels_do_not_overlap():
+    plot = pytest.importorskip("recbole_gcnprune.leaderboard.plot")
+    rows = [_summary_row(name, name, 168128 + i, 0.31 + i * 1e-4)
+            for i, name in enumerate(("BPR", "LightGCN", "SGL", "SimpleX", "NGCF"))]
+    figure = plot.draw(summarize(rows, [row["label"] for row in rows]), "crowded")
+    renderer = figure.canvas.get_renderer()
+    boxes = [text.get_window_extent(renderer) for text in figure.axes[0].texts]
+    assert len(boxes) == 5
+    assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
+
+
+def test_without_matplotlib_the_tables_are_written_and_one_line_says_so(tmp_path, monkeypatch,
+                                                                        capsys):
+    for name in ("matplotlib", "matplotlib.figure", "matplotlib.backends.backend_agg",
+                 "matplotlib.ticker", "matplotlib.transforms"):
+        monkeypatch.setitem(sys.modules, name, None)  # import fails as if not installed
+    monkeypatch.delitem(sys.modules, "recbole_gcnprune.leaderboard.plot", raising=False)
+    monkeypatch.setattr(render_module, "_plot_note_shown", False)
+    rows = [_summary_row("BPR", "BPR", 100, 0.3)]
+    for _ in range(2):
+        _, paths = render_module.render_leaderboard(str(tmp_path), rows, ["BPR"], _meta())
+    assert set(paths) == {"csv", "md"} and not (tmp_path / "leaderboard.png").exists()
+    assert "| BPR | 1 |" in read(paths["md"]) and "leaderboard.png" not in read(paths["md"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ['note: the leaderboard plot needs matplotlib: '
+                   'pip install "recbole-gcnprune[leaderboard]"; the tables are written without it']
+
+
+def test_the_leaderboard_command_does_not_import_the_cli():
+    code = ("import sys, recbole_gcnprune.leaderboard.command; "
+            "assert 'recbole_gcnprune.cli' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True)

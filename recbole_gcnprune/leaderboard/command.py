@@ -9,7 +9,7 @@ import os
 import shlex
 import sys
 
-from recbole_gcnprune.cli import config_files
+from recbole_gcnprune.cli_args import config_files
 from recbole_gcnprune.errors import UserInputError
 from recbole_gcnprune.leaderboard.spec import parse_models, parse_overrides, parse_seeds
 
