@@ -17,6 +17,7 @@ import os
 import sys
 
 from bench import common
+from recbole_gcnprune.leaderboard.store import read_row
 from recbole_gcnprune.measure import interleaved_full_sort_ms
 
 
@@ -34,7 +35,7 @@ def finished_rows(folder):
     """The ``status: ok`` rows of a leaderboard folder, one per label (lowest seed)."""
     rows = {}
     for path in sorted(glob.glob(os.path.join(folder, "rows", "*.json"))):
-        row = common.read_json(path)
+        row = read_row(path)  # paths resolved against the folder
         if row.get("status") == "ok" and row["label"] not in rows:
             rows[row["label"]] = row
     if not rows:

@@ -32,20 +32,22 @@ def summarise(trainer, test_result, test_data, dense):
     report = getattr(trainer, "report", None)
     if not report or "pruned" not in report:
         return None
-    load_teacher(dense, report["teacher_file"], trainer.device, "teacher")
-    with evaluating(trainer, dense):
-        dense_result = trainer.evaluate(test_data, load_best_model=False)
-    speed = interleaved_full_sort_ms(
-        {"dense": (dense, test_data), "pruned": (trainer.model, test_data)}, SPEED_ROUNDS,
-        trainer.device)
+    models = {"pruned": (trainer.model, test_data)}
+    dense_test = None
+    if report.get("teacher_file"):  # train_small trains no teacher
+        load_teacher(dense, report["teacher_file"], trainer.device, "teacher")
+        with evaluating(trainer, dense):
+            result = trainer.evaluate(test_data, load_best_model=False)
+        dense_test = {m: float(result[m]) for m in METRICS}
+        models["dense"] = (dense, test_data)
+    speed = interleaved_full_sort_ms(models, SPEED_ROUNDS, trainer.device)
     teacher = report.get("teacher", {})
     return {
-        "test": {"dense": {m: float(dense_result[m]) for m in METRICS},
-                 "pruned": {m: float(test_result[m]) for m in METRICS}},
+        "test": {"dense": dense_test, "pruned": {m: float(test_result[m]) for m in METRICS}},
         "parameters": [report["dense"]["parameters"], report["pruned"]["parameters"]],
         "checkpoint_bytes": [report["dense"]["state_dict_bytes"],
                              report["pruned"]["state_dict_bytes"]],
-        "full_sort_ms_per_1000_users": [speed["dense"], speed["pruned"]],
+        "full_sort_ms_per_1000_users": [speed.get("dense"), speed["pruned"]],
         "seconds": {"teacher": teacher.get("train_seconds"), "teacher_cached": teacher.get("cached"),
                     "selection": report.get("selection_seconds"),
                     "finetune": report.get("finetune_seconds")},
@@ -63,17 +65,22 @@ def _seconds(value):
 
 def summary_lines(summary):
     """The lines the command line prints after the test metrics."""
-    lines = []
+    lines, dense_test = [], summary["test"]["dense"]
     for metric in METRICS:
-        dense, pruned = summary["test"]["dense"][metric], summary["test"]["pruned"][metric]
+        pruned = summary["test"]["pruned"][metric]
+        if dense_test is None:
+            lines.append(f"{metric.upper():<10} pruned {pruned:.4f} (no teacher: trained from "
+                         "scratch)")
+            continue
+        dense = dense_test[metric]
         lines.append(f"{metric.upper():<10} dense {dense:.4f} -> pruned {pruned:.4f} "
                      f"({_share(pruned, dense)} of dense)")
     (p0, p1), (b0, b1) = summary["parameters"], summary["checkpoint_bytes"]
     lines.append(f"parameters {p0:,} -> {p1:,} ({_share(p1, p0)})")
     lines.append(f"checkpoint {b0 / 1e6:.2f} MB -> {b1 / 1e6:.2f} MB ({_share(b1, b0)})")
     t0, t1 = summary["full_sort_ms_per_1000_users"]
-    lines.append(f"full sort  {t0:.1f} -> {t1:.1f} ms per 1,000 users "
-                 f"({t0 / t1:.2f}x faster)" if t1 else f"full sort  {t0:.1f} ms per 1,000 users")
+    lines.append(f"full sort  {t0:.1f} -> {t1:.1f} ms per 1,000 users ({t0 / t1:.2f}x faster)"
+                 if t0 else f"full sort  {t1:.1f} ms per 1,000 users")
     seconds = summary["seconds"]
     cached = " (cached)" if seconds["teacher_cached"] else ""
     lines.append(f"time       teacher {_seconds(seconds['teacher'])}{cached}, selection "

@@ -335,6 +335,23 @@ def test_ray_path_on_a_local_instance(tiny, finished):
     assert os.path.getsize(os.path.join(output, "leaderboard.png")) > 0
 
 
+def test_a_row_made_by_other_code_is_run_again_but_still_rendered(finished, tmp_path,
+                                                                  monkeypatch):
+    from recbole_gcnprune.leaderboard import runner
+
+    output = str(tmp_path / "out")
+    shutil.copytree(finished[0], output)
+    monkeypatch.chdir(tmp_path)
+    calls = count_calls(monkeypatch)
+    specs, settings = parse_models(MODELS), make_settings("tiny", shared_overrides(finished[2]))
+    monkeypatch.setattr(runner, "code_version", lambda: "other-code")
+    rendered = run_leaderboard(specs, SEEDS, settings, output, progress=lambda _: None,
+                               render_only=True)
+    assert calls == [] and len(rendered["rows"]) == len(specs) * len(SEEDS)
+    run_leaderboard(specs[:1], SEEDS[:1], settings, output, progress=lambda _: None)
+    assert calls == [(specs[0].label, SEEDS[0])]
+
+
 def test_render_only_runs_nothing_and_lists_missing_rows(finished, tmp_path, monkeypatch):
     output = str(tmp_path / "out")
     shutil.copytree(finished[0], output)

@@ -85,3 +85,17 @@ def test_summary_lines_state_shares_and_speed_up():
     assert "3.00x faster" in lines[4]
     assert lines[5] == "time       teacher 12 s (cached), selection 3 s, fine-tuning 5 s"
     assert lines[6] == f"pruned checkpoint: {os.path.join('saved', 'finetune.pth')}"
+
+
+def test_a_from_scratch_run_has_no_teacher_line_to_compare(tmp_path):
+    """train_small trains no teacher: its summary says so instead of failing."""
+    write_tiny_dataset(tmp_path)
+    result = _run_in(tmp_path, {
+        "data_path": str(tmp_path), "epochs": 1, "eval_step": 1, "train_batch_size": 256,
+        "checkpoint_dir": str(tmp_path / "saved"), "state": "WARNING", "use_gpu": False,
+        "seed": 2020, "embedding_size": 8, "n_layers": 1, "prune_ratio": 0.5,
+        "prune_criterion": "train_small", "log_wandb": False})
+    summary = result["summary"]
+    assert summary["test"]["dense"] is None and summary["full_sort_ms_per_1000_users"][0] is None
+    lines = summary_lines(summary)
+    assert "no teacher" in lines[0] and "ms per 1,000 users" in lines[4]

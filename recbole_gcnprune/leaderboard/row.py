@@ -21,7 +21,7 @@ import contextlib
 import io
 import logging
 import os
-import socket
+import platform
 import sys
 import time
 import traceback
@@ -39,6 +39,7 @@ from recbole_gcnprune.measure import (
     state_dict_bytes,
 )
 from recbole_gcnprune.quick_start import load_data, model_and_trainer
+from recbole_gcnprune.version import code_version
 
 EVAL_KEYS = ("eval_args", "metrics", "topk", "valid_metric", "epochs", "eval_step", "stopping_step")
 
@@ -195,7 +196,8 @@ def _fit_test_measure(trainer, config, train_data, valid_data, test_data):
 def execute_row(task, log_path=None):
     """Run one row; returns ``task`` plus ``status`` ("ok" or "failed") and its results or error.
     Without ``log_path`` the row's log comes back as ``"log"``. ``KeyboardInterrupt`` propagates."""
-    row = dict(task, host=socket.gethostname(), versions=software_versions())
+    row = dict(task, host=f"{platform.machine()}, {os.cpu_count()} CPUs", versions=software_versions(),
+               code_version=code_version())
     with captured_logs(log_path) as log_text:
         try:
             row.update(_train_and_measure(task), status="ok")

@@ -14,6 +14,7 @@ from recbole_gcnprune.leaderboard.render import render_leaderboard
 from recbole_gcnprune.leaderboard.row import build_config, make_task
 from recbole_gcnprune.leaderboard.store import RowStore
 from recbole_gcnprune.leaderboard.versions import software_versions
+from recbole_gcnprune.version import code_version
 
 DEFAULT_SPLIT_SEED = 2020
 
@@ -50,14 +51,20 @@ def _progress_line(count, total, task, row):
 class _Run:
     """State of one invocation: the planned tasks, finished rows and failures."""
 
-    def __init__(self, tasks, store, meta, progress):
+    def __init__(self, tasks, store, meta, progress, keep_other_code=False):
+        """A finished row made by other code (another ``code_version``) is run again, unless
+        ``keep_other_code`` (rendering only)."""
         self.tasks, self.store, self.meta, self.progress = tasks, store, meta, progress
         self.labels = list(dict.fromkeys(task["label"] for task in tasks))
-        self.finished = {}
+        self.finished, self.other_code = {}, 0
         for task in tasks:
             row = store.load(task)
-            if row is not None:
+            if row is None:
+                continue
+            if keep_other_code or row.get("code_version") == code_version():
                 self.finished[self._key(task)] = row
+            else:
+                self.other_code += 1
         self.failures = []
         self.todo = [task for task in tasks if self._key(task) not in self.finished]
         self.done = 0
@@ -107,9 +114,10 @@ def run_leaderboard(specs, seeds, settings, output, command="", ray_address=None
     tasks = [make_task(spec, seed, settings, checkpoint_dir) for spec in specs for seed in seeds]
     meta = {"command": command, "seeds": list(seeds), "settings": settings,
             "versions": software_versions()}
-    run = _Run(tasks, RowStore(output), meta, progress)
+    run = _Run(tasks, RowStore(output), meta, progress, keep_other_code=render_only)
     progress(f"{len(tasks) - len(run.todo)} of {len(tasks)} rows already finished in {output}; "
-             + ("rendering only, running none" if render_only else f"{len(run.todo)} to run"))
+             + ("rendering only, running none" if render_only else f"{len(run.todo)} to run")
+             + (f" ({run.other_code} of them made by other code)" if run.other_code else ""))
     if render_only:
         run.todo = []
     check_specs(run.todo)
