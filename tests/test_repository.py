@@ -82,3 +82,32 @@ def test_tracked_files_hold_no_absolute_paths():
             offenders.append(f"{path}:{number}: {line[:160]}")
     assert not offenders, (f"{len(offenders)} absolute path(s) in tracked files:\n"
                            + "\n".join(offenders[:50]))
+
+
+# How the project was built is no part of it: a reader cannot act on the working periods or the
+# particular machines it was built on. (Words split so this file holds none of them.)
+PROVENANCE = re.compile(r"\b(?:" + "|".join(("ses" + "sions?", "V" + "M", "gu" + "est",
+                                              "le" + "nt machines?", "not " + "le" + "nt")) + r")\b",
+                        re.IGNORECASE)
+
+
+@pytest.mark.parametrize("text, found", [
+    ("in the twenty-first " + "ses" + "sion", True),
+    ("on this " + "V" + "M's slow spells", True),
+    ("as the " + "gu" + "est saw it", True),
+    ("no GPU was " + "lent", False),  # 'lent' alone is too common a word to flag
+    ("a 2-core x86 CPU, torch 2.13 CPU", False),
+])
+def test_the_provenance_pattern(text, found):
+    assert bool(PROVENANCE.search(text)) is found
+
+
+def test_tracked_text_speaks_of_the_project_alone():
+    offenders = []
+    for path in tracked_files():
+        text = text_of(path)
+        for number, line in enumerate(text.splitlines() if text else [], 1):
+            if PROVENANCE.search(line):
+                offenders.append(f"{path}:{number}: {line.strip()[:160]}")
+    assert not offenders, (f"{len(offenders)} line(s) about how the project was built:\n"
+                           + "\n".join(offenders[:50]))
