@@ -12,6 +12,8 @@ from functools import lru_cache
 
 import yaml
 
+from recbole_gcnprune.paths import properties_dir
+
 PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -44,8 +46,6 @@ def _fingerprint(path):
 @lru_cache(maxsize=None)
 def code_version():
     """12 hex digits naming this package's behaviour (see the module docstring)."""
-    from recbole_gcnprune.config import properties_dir
-
     digest = hashlib.sha256()
     for folder, suffix in ((PACKAGE_DIR, ".py"), (properties_dir(), ".yaml")):
         for path in _source_files(folder, suffix):
