@@ -8,18 +8,11 @@ from recbole.utils import ModelType
 
 from recbole_gcnprune import baselines, compat
 from recbole_gcnprune.errors import ConfigError
+from recbole_gcnprune.paths import properties_dir
 from recbole_gcnprune.metrics import register_metrics
+from recbole_gcnprune.pruning.checkpoint import check_teacher_file
 from recbole_gcnprune.registry import get_model, plugin_models
 from recbole_gcnprune.settings import UNSET, PruneSettings
-
-
-def properties_dir():
-    """``properties/`` of a source checkout, or ``recbole_gcnprune/properties`` of a wheel."""
-    here = os.path.dirname(os.path.abspath(__file__))
-    for candidate in (os.path.join(here, "properties"), os.path.join(here, "..", "properties")):
-        if os.path.isfile(os.path.join(candidate, "overall.yaml")):
-            return os.path.normpath(candidate)
-    raise FileNotFoundError(f"recbole_gcnprune properties/ not found beside {here}")
 
 
 def resolve_config_files(paths):
@@ -80,7 +73,8 @@ def validate(config_dict):
     """Raise :class:`ConfigError` for the first invalid value of this plugin's keys, and fill
     in the pruning keys from :class:`PruneSettings` (validated, defaults for keys not given);
     for RecBole's models only the keys in ``_SHARED`` (their other keys may mean something
-    else, e.g. HGN's list ``reg_weight``). A command-line ``~`` of split_seed becomes None."""
+    else, e.g. HGN's list ``reg_weight``). A command-line ``~`` of split_seed becomes None.
+    A ``teacher_checkpoint`` is checked here too, before RecBole's log starts."""
     ours = config_dict.get("model") in plugin_models()
     if isinstance(config_dict.get("split_seed"), str) and config_dict["split_seed"].lower() in UNSET:
         config_dict["split_seed"] = None
@@ -92,6 +86,8 @@ def validate(config_dict):
             raise ConfigError(f"invalid {key}={value!r}: must be {expected} (e.g. {example})")
     if ours:
         config_dict.update(PruneSettings.from_config(config_dict).as_dict())
+        if config_dict["teacher_checkpoint"]:
+            check_teacher_file(config_dict["teacher_checkpoint"])
 
 
 class Config(RecBoleConfig):

@@ -164,12 +164,6 @@ def test_tilde_on_the_command_line_means_not_set(model, key, spelling, tiny_conf
     assert make_config(model, tiny_config_dict)[key] is None
 
 
-def test_a_path_object_teacher_checkpoint_becomes_a_string(tiny_config_dict, make_config,
-                                                           tmp_path):
-    config = make_config("GCNPruneGAN", {**tiny_config_dict, "teacher_checkpoint": tmp_path})
-    assert config["teacher_checkpoint"] == str(tmp_path)
-
-
 @pytest.mark.parametrize("ratio", [0.5, 0.75, 0.01, 0.99])
 def test_valid_prune_ratio_accepted(ratio, tiny_config_dict, make_config):
     config = make_config("GCNPruneGAN", {**tiny_config_dict, "prune_ratio": ratio})

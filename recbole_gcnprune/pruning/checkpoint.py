@@ -1,13 +1,16 @@
 """Pruned checkpoints: a state dict plus plain metadata (kept widths and indices), loadable with
 ``torch.load(..., weights_only=True)`` into a model of the pruned shape."""
 
-import pickle
+import os
+import re
+import warnings
 
 import torch
 
 from recbole_gcnprune.errors import ConfigError
 from recbole_gcnprune.pruning.surgery import prune_to_widths
 
+ZIP_MAGIC = b"PK\x03\x04"
 TEACHER_HINT = ("pass a dense checkpoint of this model, e.g. one under "
                 "checkpoint_dir/gcnprune/teachers/")
 
@@ -27,30 +30,76 @@ def load_into(model, checkpoint):
     return model
 
 
-def load_teacher(model, path, device="cpu", label="teacher_checkpoint"):
-    """Load a dense teacher into ``model`` and return its checkpoint: one of ours or one RecBole
-    wrote through this plugin (key ``state_dict``; optional ``meta``). Anything else, or weights
-    that do not fit ``model`` (torch's strict load), is a one-line ``ConfigError`` that names
-    ``label`` (the key, or the cache)."""
+def check_teacher_file(path, label="teacher_checkpoint"):
+    """Raise a one-line ``ConfigError`` unless ``path`` is a dense checkpoint that loads safely.
+    Run when the config is built: a zip checkpoint's tensors are memory-mapped, not read, so
+    only its pickled structure is read here. Shapes are checked when the model is loaded."""
+    if not os.path.isfile(path):
+        state = "is not a file" if os.path.exists(path) else "not found"
+        raise ConfigError(f"{label} {path} {state}: {TEACHER_HINT}")
+    read_teacher(path, label=label, mmap=True)
+
+
+def read_teacher(path, device="cpu", label="teacher_checkpoint", mmap=False):
+    """The checkpoint at ``path``, checked to be a dense teacher: one of ours or one RecBole
+    wrote through this plugin (a dict with a ``state_dict`` of tensors; optional ``meta``).
+    Anything else is a one-line ``ConfigError`` that names ``label`` (the key, or the cache)."""
     where = f"{label} {path}"
-    try:
-        checkpoint = read_checkpoint(path, device)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as error:
-        raise ConfigError(f"{where} cannot be read with weights_only=True ({_first_line(error)}; "
-                          "RecBole's own checkpoints pickle its Config): "
-                          f"{TEACHER_HINT}") from None
+    checkpoint = _read_safely(path, device, where, mmap)
     state = checkpoint.get("state_dict") if isinstance(checkpoint, dict) else None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ConfigError(f"{where} has no 'state_dict' of tensors (a bare state dict can be "
                           "saved as {'state_dict': model.state_dict()}): " + TEACHER_HINT)
     if checkpoint.get("pruning"):
         raise ConfigError(f"{where} is a pruned model, not a dense teacher: {TEACHER_HINT}")
+    return checkpoint
+
+
+def load_teacher(model, path, device="cpu", label="teacher_checkpoint"):
+    """Load the dense teacher at ``path`` (:func:`read_teacher`) into ``model`` and return its
+    checkpoint; weights that do not fit ``model`` (torch's strict load) are a one-line
+    ``ConfigError``."""
+    checkpoint = read_teacher(path, device, label)
     try:
         load_into(model, checkpoint)
     except RuntimeError as error:  # torch lists every mismatch, one per line after a heading
-        raise ConfigError(f"{where} does not fit this model ({_first_line(error, skip=1)}; same "
-                          "dataset, embedding_size, n_layers and transform settings?)") from None
+        mismatch = _first_line(error, skip=1)
+        raise ConfigError(f"{label} {path} does not fit this model ({mismatch}; same dataset, "
+                          "embedding_size, n_layers and transform settings?)") from None
     return checkpoint
+
+
+def _read_safely(path, device, where, mmap):
+    """``torch.load(weights_only=True)``, its failures as one line of our own (torch's text
+    suggests unsafe loading); ``mmap`` maps a zip checkpoint's tensors instead of reading them."""
+    zipped = False
+    try:
+        zipped = _is_zip(path)
+        with warnings.catch_warnings():  # e.g. torch's note on a pickle protocol it rarely sees
+            warnings.simplefilter("ignore")
+            return torch.load(path, map_location=device, weights_only=True, mmap=mmap and zipped)
+    except Exception as error:  # an outside file can fail torch.load in many ways
+        raise ConfigError(f"{where} cannot be read with weights_only=True "
+                          f"({_unreadable_reason(error, zipped)}): {TEACHER_HINT}") from None
+
+
+def _is_zip(path):
+    """Whether ``path`` starts as the zip archive ``torch.save`` writes (as torch tells)."""
+    with open(path, "rb") as f:
+        return f.read(4) == ZIP_MAGIC
+
+
+def _unreadable_reason(error, zipped):
+    """Why a file did not load safely, in words that never suggest unsafe loading."""
+    if isinstance(error, OSError):
+        return error.strerror or type(error).__name__
+    pickled = re.search(r"GLOBAL ([\w.]+)", str(error))
+    if pickled:
+        return (f"it pickles {pickled.group(1)}, not only tensors and plain containers; "
+                "RecBole's own checkpoints pickle its Config")
+    if zipped:
+        return "a corrupt or truncated torch.save archive"
+    return "not a checkpoint written by torch.save"
 
 
 def _first_line(error, skip=0):
