@@ -10,12 +10,15 @@ import sys
 from recbole_gcnprune.cli_args import config_files
 from recbole_gcnprune.errors import UserInputError
 
+SERVING_COMMANDS = ("export", "verify", "recommend")  # recbole_gcnprune.serving.cli
+
 
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="run_recbole_prune.py",
         description="Train, GAN-prune and evaluate graph recommenders on RecBole.",
-        epilog="Other --key=value arguments override RecBole/plugin config keys.",
+        epilog="Other --key=value arguments override RecBole/plugin config keys. Serving: "
+               "run_recbole_prune.py export|verify|recommend --help (docs/serving.md).",
     )
     parser.add_argument("--model", "-m", default="GCNPruneGAN", help="model name (ours or RecBole's)")
     parser.add_argument("--dataset", "-d", default="ml-100k", help="dataset name")
@@ -33,6 +36,10 @@ def build_parser():
 def main(argv=None):
     """Run the CLI on ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
     argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in SERVING_COMMANDS:
+        from recbole_gcnprune.serving.cli import main as serving_main
+
+        return serving_main(argv)
     args, _ = build_parser().parse_known_args([a for a in argv if a not in ("-h", "--help")])
     saved_argv = sys.argv
     sys.argv = [saved_argv[0], *argv]  # RecBole's Config reads --key=value from sys.argv

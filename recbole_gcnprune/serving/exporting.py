@@ -1,0 +1,191 @@
+"""``export``: a trained model's final user and item vectors, token maps and seen items as plain
+files (``.npy``, UTF-8 text, JSON) that numpy alone can serve.
+
+What is exported is what ``full_sort_predict`` scores: ``model.forward()`` in eval mode (the
+propagated, layer-averaged and, under ``ranking_loss: ccl``, L2-normalised vectors), not the ego
+embedding tables; the score of a user and an item is the dot product of their vectors.
+"""
+
+import io
+import os
+import platform
+from importlib import metadata
+
+import numpy as np
+import torch
+
+from recbole_gcnprune import __version__
+from recbole_gcnprune.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
+from recbole_gcnprune.errors import UserInputError
+from recbole_gcnprune.serving import manifest as files
+from recbole_gcnprune.serving.evaluation import metrics_on_test_split
+from recbole_gcnprune.serving.quantize import DTYPES, quantize
+from recbole_gcnprune.serving.source import load_source, recorded_valid_metrics, \
+    run_key_matches
+from recbole_gcnprune.serving.user_ids import HASH_NAME, hash_token, key_check, read_key
+from recbole_gcnprune.version import code_version
+
+PACKAGES = ("torch", "recbole", "torch-pruning", "numpy", "scipy")
+QUANTIZATION = {"int8": "per-row symmetric: scale = max|row| / 127, row = int8 * scale",
+                "int4": "per-row symmetric: scale = max|row| / 7, row = int4 * scale, two per "
+                        "byte (high nibble first, stored + 8)"}
+
+
+def export(source, out_dir, dtype="float32", hash_key_file=None, model=None, dataset=None,
+           config_file_list=None, config_dict=None, overrides=None):
+    """Export the model of ``source`` (a run folder or a checkpoint) to ``out_dir``; returns the
+    manifest written. The config flags must be those the model was trained with (see
+    :func:`recbole_gcnprune.serving.source.load_source`)."""
+    if dtype not in DTYPES:
+        raise UserInputError(f"unknown dtype {dtype!r}: pass one of {', '.join(DTYPES)}")
+    key = read_key(hash_key_file) if hash_key_file else None
+    _check_out_dir(out_dir)
+    loaded = load_source(source, model, dataset, config_file_list, config_dict, overrides)
+    users, items = final_vectors(loaded.model)
+    _remove_earlier_export(out_dir)
+    written, served = _write_vectors(out_dir, users, items, dtype)
+    written += _write_tokens(out_dir, loaded, key)
+    written += _write_seen(out_dir, loaded, len(users))
+    manifest = _manifest(loaded, users, items, dtype, key, served)
+    manifest["files"] = files.describe_files(out_dir, written)
+    atomic_write_json(os.path.join(out_dir, files.MANIFEST), manifest)
+    return manifest
+
+
+@torch.no_grad()
+def final_vectors(model):
+    """``(users, items)``: float32 numpy arrays of ``model.forward()`` in eval mode, padding
+    row 0 (RecBole's ``[PAD]``) dropped."""
+    model.eval()
+    users, items = model.forward()
+    return (users[1:].detach().cpu().numpy().astype(np.float32),
+            items[1:].detach().cpu().numpy().astype(np.float32))
+
+
+def _check_out_dir(out_dir):
+    """``out_dir`` must be new, empty, or an earlier export (whose files are replaced)."""
+    if not os.path.exists(out_dir):
+        return
+    if not os.path.isdir(out_dir):
+        raise UserInputError(f"--out {out_dir} is a file: pass a new or empty folder")
+    others = sorted(set(os.listdir(out_dir)) - set(files.EXPORT_FILES))
+    if others:
+        raise UserInputError(f"--out {out_dir} holds other files ({', '.join(others[:3])}): "
+                             "pass a new or empty folder")
+
+
+def _remove_earlier_export(out_dir):
+    """Drop an earlier export's files, manifest first: a folder half re-exported is refused."""
+    for name in files.EXPORT_FILES[::-1]:
+        path = os.path.join(out_dir, name)
+        if os.path.isfile(path):
+            os.remove(path)
+
+
+def _save_array(out_dir, name, array):
+    """``np.save`` (no pickles) into ``out_dir/name``, atomically; returns ``name``."""
+    buffer = io.BytesIO()
+    np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
+    atomic_write_bytes(os.path.join(out_dir, name), buffer.getvalue())
+    return name
+
+
+def _write_vectors(out_dir, users, items, dtype):
+    """The vectors (and int8/int4 scales); returns the names written and the served bytes."""
+    written, served = [], {}
+    for name, scale_name, matrix in ((files.USERS, files.USERS_SCALE, users),
+                                     (files.ITEMS, files.ITEMS_SCALE, items)):
+        stored, scales = quantize(matrix, dtype)
+        written.append(_save_array(out_dir, name, stored))
+        served[name] = int(stored.nbytes)
+        if scales is not None:
+            written.append(_save_array(out_dir, scale_name, scales))
+            served[scale_name] = int(scales.nbytes)
+    return written, served
+
+
+def _tokens(dataset, field):
+    """RecBole's token of every row of ``field`` (padding dropped), checked to fit one line."""
+    tokens = [str(token) for token in dataset.field2id_token[field][1:]]
+    bad = next((t for t in tokens if "\n" in t or "\r" in t), None)
+    if bad is not None:
+        raise UserInputError(f"token {bad!r} of {field} holds a line break: it cannot be "
+                             "written one per line")
+    return tokens
+
+
+def _write_tokens(out_dir, loaded, key):
+    """``user_tokens.txt`` (HMAC digests when ``key``) and ``item_tokens.txt``."""
+    config, dataset = loaded.config, loaded.dataset
+    users = _tokens(dataset, config["USER_ID_FIELD"])
+    if key is not None:
+        users = [hash_token(key, token) for token in users]
+    items = _tokens(dataset, config["ITEM_ID_FIELD"])
+    for name, tokens in ((files.USER_TOKENS, users), (files.ITEM_TOKENS, items)):
+        atomic_write_text(os.path.join(out_dir, name), "".join(f"{t}\n" for t in tokens))
+    return [files.USER_TOKENS, files.ITEM_TOKENS]
+
+
+def seen_items(loaded, n_users):
+    """``(indptr, items)``, CSR over export rows: each user's train and valid items (what
+    RecBole's test evaluation masks), sorted, unique."""
+    uid, iid = loaded.config["USER_ID_FIELD"], loaded.config["ITEM_ID_FIELD"]
+    pairs = [(loader._dataset.inter_feat[uid].numpy(), loader._dataset.inter_feat[iid].numpy())
+             for loader in loaded.loaders[:2] if loader is not None]
+    users = np.concatenate([u for u, _ in pairs]).astype(np.int64) - 1
+    items = np.concatenate([i for _, i in pairs]).astype(np.int64) - 1
+    n_items = int(items.max()) + 1 if len(items) else 1
+    unique = np.unique(users * n_items + items)
+    users, items = unique // n_items, unique % n_items
+    indptr = np.zeros(n_users + 1, np.int64)
+    np.cumsum(np.bincount(users, minlength=n_users), out=indptr[1:])
+    return indptr, items.astype(np.int32)
+
+
+def _write_seen(out_dir, loaded, n_users):
+    indptr, items = seen_items(loaded, n_users)
+    return [_save_array(out_dir, files.SEEN_INDPTR, indptr),
+            _save_array(out_dir, files.SEEN_ITEMS, items)]
+
+
+def _widths(loaded):
+    """Every channel group's width (the pruned ones for a pruned model)."""
+    return {group.name: group.width for group in loaded.model.channel_groups()}
+
+
+def _manifest(loaded, users, items, dtype, key, served):
+    config = loaded.config
+    manifest = {
+        "format": files.FORMAT, "format_version": files.FORMAT_VERSION,
+        "model": config["model"], "dataset": config["dataset"],
+        "source": {"checkpoint": os.path.basename(loaded.checkpoint_file),
+                   "run": os.path.basename(os.path.normpath(loaded.run_dir))
+                   if loaded.run_dir else None,
+                   "pruned": bool(loaded.pruning),
+                   "config_matches_run": run_key_matches(loaded)},
+        "widths": _widths(loaded), "vector_width": int(users.shape[1]),
+        "scoring": "dot", "ranking_loss": config["ranking_loss"],
+        "dtype": dtype, "quantization": QUANTIZATION.get(dtype),
+        "num_users": int(users.shape[0]), "num_items": int(items.shape[0]),
+        "user_ids": HASH_NAME if key is not None else "raw",
+        "seen": "train+valid",
+        "served_bytes": sum(served.values()), "served_bytes_by_file": served,
+        "float32_bytes": int(users.nbytes + items.nbytes),
+        "metrics": {"test": metrics_on_test_split(loaded),
+                    "valid": recorded_valid_metrics(loaded)},
+        "versions": software_versions(), "code_version": code_version(),
+    }
+    if key is not None:
+        manifest["key_check"] = key_check(key)
+    return manifest
+
+
+def software_versions():
+    """``{"python": ..., "recbole-gcnprune": ..., "torch": ..., ...}``."""
+    versions = {"python": platform.python_version(), "recbole-gcnprune": __version__}
+    for package in PACKAGES:
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = "not installed"
+    return versions

@@ -1,0 +1,156 @@
+"""What an export or a check starts from: a run folder or a checkpoint, the config and data it
+was trained on (rebuilt from the same flags), and the model loaded from it."""
+
+import json
+import os
+import pickle
+import sys
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import torch
+
+from recbole_gcnprune.config import Config
+from recbole_gcnprune.errors import UserInputError
+from recbole_gcnprune.model.protocol import PrunableRecommender
+from recbole_gcnprune.pruning.checkpoint import load_into, read_checkpoint
+from recbole_gcnprune.quick_start import build_model, load_data
+from recbole_gcnprune.settings import PruneSettings
+from recbole_gcnprune.trainer.run_keys import RUNTIME_KEYS, config_key
+
+CHECKPOINT_IN_RUN = "finetune.pth"
+DEFAULT_MODEL, DEFAULT_DATASET = "GCNPruneGAN", "ml-100k"  # the main command's defaults
+SAME_FLAGS = ("pass the --model, --dataset, --config_files and --key=value flags the run was "
+              "trained with")
+
+
+@dataclass
+class Source:
+    """A loaded checkpoint with its config, RecBole dataset and (train, valid, test) loaders."""
+
+    config: object
+    dataset: object
+    loaders: tuple
+    model: object
+    checkpoint_file: str
+    run_dir: object  # the run folder, or None for a checkpoint outside one
+    pruning: object  # the checkpoint's pruning metadata, or None for a dense one
+
+
+def checkpoint_of(source):
+    """``(checkpoint file, run folder or None)`` of a run folder or a checkpoint file."""
+    if os.path.isdir(source):
+        path = os.path.join(source, CHECKPOINT_IN_RUN)
+        if not os.path.isfile(path):
+            raise UserInputError(f"{source} holds no {CHECKPOINT_IN_RUN}: pass a run folder "
+                                 "whose fine-tuning finished, or a checkpoint file")
+        return path, source
+    if not os.path.isfile(source):
+        raise UserInputError(f"{source} not found: pass a run folder (saved/gcnprune/runs/...) "
+                             "or a checkpoint file")
+    folder = os.path.dirname(os.path.abspath(source))
+    is_run = os.path.isfile(os.path.join(folder, "report.json"))
+    return source, folder if is_run else None
+
+
+def names_from_run(run_dir):
+    """``(model, dataset)`` read from a run folder's name ``<model>-<dataset>-<key>``, or
+    ``(None, None)`` for another name."""
+    parts = os.path.basename(os.path.normpath(run_dir or "")).split("-")
+    if len(parts) < 3:
+        return None, None
+    return parts[0], "-".join(parts[1:-1])
+
+
+@contextmanager
+def command_line(overrides):
+    """RecBole's ``Config`` reads ``--key=value`` from ``sys.argv``: show it ``overrides``
+    alone (None: leave ``sys.argv`` as it is)."""
+    if overrides is None:
+        yield
+        return
+    saved = sys.argv
+    sys.argv = [saved[0] if saved else "recbole_gcnprune", *overrides]
+    try:
+        yield
+    finally:
+        sys.argv = saved
+
+
+def load_source(source, model=None, dataset=None, config_file_list=None, config_dict=None,
+                overrides=None):
+    """Rebuild the config and data of ``source`` and load its model (eval mode).
+
+    ``model``/``dataset`` default to the run folder's name, else the main command's defaults;
+    ``overrides``: command-line ``--key=value`` strings (the CLI's), read as RecBole reads them.
+    """
+    checkpoint_file, run_dir = checkpoint_of(source)
+    run_model, run_dataset = names_from_run(run_dir)
+    with command_line(overrides):
+        config = Config(model or run_model or DEFAULT_MODEL,
+                        dataset or run_dataset or DEFAULT_DATASET, config_file_list, config_dict)
+    dataset_object, loaders = load_data(config)
+    checkpoint = _read(checkpoint_file)
+    built = _exportable(build_model(config, loaders[0]))
+    built = _load_weights(built, checkpoint, checkpoint_file)
+    return Source(config, dataset_object, loaders, built.eval(), checkpoint_file, run_dir,
+                  checkpoint.get("pruning"))
+
+
+def _exportable(model):
+    """``model`` if it gives its final vectors through ``forward()`` (the pruning protocol)."""
+    if not isinstance(model, PrunableRecommender):
+        raise UserInputError(f"{type(model).__name__} cannot be exported: export serves models "
+                             "whose forward() gives the scored user and item vectors (e.g. "
+                             "--model=GCNPruneGAN)")
+    return model
+
+
+def _read(checkpoint_file):
+    """The checkpoint, read with ``weights_only=True``; one line if it cannot be."""
+    try:
+        checkpoint = read_checkpoint(checkpoint_file)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as error:
+        raise UserInputError(f"{checkpoint_file} cannot be read with weights_only=True "
+                             f"({str(error).splitlines()[0] if str(error) else error}): pass a "
+                             "checkpoint of this package (a run's finetune.pth or a teacher)"
+                             ) from None
+    state = checkpoint.get("state_dict") if isinstance(checkpoint, dict) else None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise UserInputError(f"{checkpoint_file} has no 'state_dict' of tensors: pass a "
+                             "checkpoint of this package (a run's finetune.pth or a teacher)")
+    return checkpoint
+
+
+def _load_weights(model, checkpoint, checkpoint_file):
+    """``load_into`` (shrinks to the pruned widths first), shapes checked by torch's strict
+    load; a mismatch is one line."""
+    try:
+        return load_into(model, checkpoint)
+    except (RuntimeError, KeyError, ValueError) as error:
+        lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+        detail = lines[1] if len(lines) > 1 else (lines or [type(error).__name__])[0]
+        raise UserInputError(f"{checkpoint_file} does not fit the model built from this config "
+                             f"({detail}): {SAME_FLAGS}") from None
+
+
+def run_key_matches(source):
+    """Whether the rebuilt config gives the run folder's own key (the same settings, by the
+    same code version: the trainer's naming), or None for a checkpoint outside a run folder."""
+    if source.run_dir is None:
+        return None
+    inactive = PruneSettings.from_config(source.config).inactive_keys()
+    key = config_key(source.config, RUNTIME_KEYS + inactive)
+    return os.path.basename(os.path.normpath(source.run_dir)).endswith(f"-{key}")
+
+
+def recorded_valid_metrics(source):
+    """The validation metrics a run recorded for its ``finetune.pth`` (``finetune.json``), or
+    None for another checkpoint."""
+    if source.run_dir is None or os.path.basename(source.checkpoint_file) != CHECKPOINT_IN_RUN:
+        return None
+    path = os.path.join(source.run_dir, "finetune.json")
+    if not os.path.isfile(path):
+        return None
+    with open(path, encoding="utf-8") as f:
+        return json.load(f).get("best_valid_result")

@@ -1,0 +1,73 @@
+"""The numpy parts of serving on their own: quantization, the stable top-k, hashed ids."""
+
+import numpy as np
+import pytest
+import torch
+
+from recbole_gcnprune.serving.errors import KeyFileError
+from recbole_gcnprune.serving.quantize import dequantize, pack_int4, quantize, unpack_int4
+from recbole_gcnprune.serving.ranking import top_k
+from recbole_gcnprune.serving.user_ids import hash_token, key_check, read_key
+
+
+@pytest.fixture
+def rows():
+    matrix = np.random.default_rng(0).standard_normal((40, 7)).astype(np.float32)
+    matrix[3] = 0.0  # a row of zeros has scale 0
+    return matrix
+
+
+def test_float_dtypes_round_trip(rows):
+    stored, scales = quantize(rows, "float32")
+    assert scales is None and np.array_equal(dequantize(stored, None, "float32", 7), rows)
+    stored, _ = quantize(rows, "float16")
+    assert stored.dtype == np.float16
+    torch.testing.assert_close(torch.from_numpy(dequantize(stored, None, "float16", 7)),
+                               torch.from_numpy(rows), rtol=1e-3, atol=1e-3)
+
+
+@pytest.mark.parametrize("dtype, levels", [("int8", 127), ("int4", 7)])
+def test_per_row_symmetric_quantization_is_within_half_a_step(rows, dtype, levels):
+    stored, scales = quantize(rows, dtype)
+    assert scales.dtype == np.float32 and scales[3] == 0
+    torch.testing.assert_close(torch.from_numpy(scales),
+                               torch.from_numpy(np.abs(rows).max(axis=1) / levels))
+    back = dequantize(stored, scales, dtype, 7)
+    assert back.shape == rows.shape and not back[3].any()
+    assert np.all(np.abs(back - rows) <= scales[:, None] / 2 + 1e-6)
+    assert np.abs(back - rows).max() > 0  # lossy
+
+
+def test_int4_packs_two_values_per_byte():
+    levels = np.array([[-7, 7, 0, 3, -1], [1, 2, 3, 4, 5]], np.int8)
+    packed = pack_int4(levels)
+    assert packed.dtype == np.uint8 and packed.shape == (2, 3)
+    assert packed[0, 0] == (1 << 4) | 15  # -7 + 8 = 1 high, 7 + 8 = 15 low
+    assert np.array_equal(unpack_int4(packed, 5), levels)
+
+
+def test_top_k_breaks_ties_by_the_lower_index_and_drops_excluded_items():
+    scores = np.array([[1.0, 3.0, 3.0, -np.inf, 2.0, 3.0],
+                       [-np.inf, -np.inf, 0.5, -np.inf, -np.inf, -np.inf]], np.float32)
+    (first, first_scores), (second, _) = top_k(scores, 4)
+    assert first.tolist() == [1, 2, 5, 4] and first_scores.tolist() == [3.0, 3.0, 3.0, 2.0]
+    assert second.tolist() == [2]
+    assert top_k(scores, 2)[0][0].tolist() == [1, 2]
+
+
+def test_top_k_matches_a_full_stable_sort():
+    scores = np.random.default_rng(1).integers(0, 6, (50, 30)).astype(np.float32)
+    for k in (1, 7, 30, 45):
+        for row, (indices, _) in zip(scores, top_k(scores, k)):
+            assert indices.tolist() == np.argsort(-row, kind="stable")[:k].tolist()
+
+
+def test_hashed_ids_are_keyed(tmp_path):
+    key = tmp_path / "key"
+    key.write_bytes(b"  secret\n")
+    assert read_key(str(key)) == b"secret"
+    digest = hash_token(b"secret", "u1")
+    assert len(digest) == 64 and digest != hash_token(b"other", "u1")
+    assert key_check(b"secret") != key_check(b"other")
+    with pytest.raises(KeyFileError, match="not found"):
+        read_key(str(tmp_path / "absent"))
