@@ -30,6 +30,8 @@ import subprocess
 import sys
 import time
 
+from recbole_gcnprune.version import code_version
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 RESULTS = os.path.join(HERE, "results")
@@ -298,12 +300,25 @@ def dense_config(args, seed):
                    **overrides(args)})
 
 
+def cached_row(args, path):
+    """The row cached at ``path`` if this code made it (its ``code_version``), or any cached row
+    under ``--render-only``; None when it must be computed (again)."""
+    if not os.path.isfile(path):
+        return None
+    row = read_json(path)
+    if args.render_only or row.get("code_version") == code_version():
+        return row
+    print(f"{shown_path(path)} was made by other code: computing it again", file=sys.stderr)
+    return None
+
+
 def run_row(args, seed, ratio, criterion):
-    """Prune, fine-tune and test one (seed, ratio, criterion), cached as JSON in the work dir;
-    a cached row is returned as it is, None when it is missing under ``--render-only``."""
+    """Prune, fine-tune and test one (seed, ratio, criterion), cached as JSON in the work dir
+    (see :func:`cached_row`); None when it is missing under ``--render-only``."""
     path = row_path(args, seed, ratio, criterion)
-    if os.path.isfile(path):
-        return checked_row(read_json(path), args, path)
+    row = cached_row(args, path)
+    if row is not None:
+        return checked_row(row, args, path)
     if args.render_only:
         return None
     from recbole_gcnprune.quick_start import run_recbole_prune
@@ -322,9 +337,16 @@ def run_row(args, seed, ratio, criterion):
            "finetune_seconds": report.get("finetune_seconds"),
            "teacher_train_seconds": report.get("teacher", {}).get("train_seconds"),
            "checkpoint": os.path.join(report["run_dir"], "finetune.pth"),
-           "teacher_file": report.get("teacher_file"), "cpu": cpu()}
+           "teacher_file": report.get("teacher_file"), "cpu": cpu(),
+           "code_version": report.get("code_version")}
     write_json(path, row)
     return row
+
+
+def code_versions(rows):
+    """The code versions that made ``rows``, for a table's header."""
+    found = sorted({row.get("code_version") or "not recorded" for row in rows})
+    return ", ".join(found) if found else "none"
 
 
 def checked_row(row, args, path):

@@ -22,6 +22,7 @@ import time
 from bench import common
 from recbole_gcnprune.measure import interleaved_full_sort_ms
 from recbole_gcnprune.quick_start import load_model
+from recbole_gcnprune.version import code_version
 from bench.common import CRITERIA, mean_std
 
 DEFAULT_CRITERIA = CRITERIA[:5]
@@ -65,8 +66,9 @@ def parse_args(argv):
 def dense_row(args, seed, teacher_file):
     """The dense teacher's test metrics and parameters, cached in the work dir."""
     path = os.path.join(args.work_dir, args.dataset, f"dense-{seed}-split{args.split_seed}.json")
-    if os.path.isfile(path):
-        return common.read_json(path)
+    cached = common.cached_row(args, path)
+    if cached is not None:
+        return cached
     from recbole_gcnprune.pruning.checkpoint import load_into, read_checkpoint
     from recbole_gcnprune.quick_start import load_data, model_and_trainer
 
@@ -76,7 +78,8 @@ def dense_row(args, seed, teacher_file):
         load_into(model, read_checkpoint(teacher_file))
         result = trainer.evaluate(test, load_best_model=False)
     row = {"seed": seed, "test": {k: float(v) for k, v in result.items()},
-           "parameters": sum(p.numel() for p in model.parameters())}
+           "parameters": sum(p.numel() for p in model.parameters()),
+           "code_version": code_version()}
     common.write_json(path, row)
     return row
 
@@ -201,6 +204,7 @@ def header(args, rows, command):
     return [f"# Pruning criteria on {args.dataset}", "",
             f"Command: `{command}`  ", f"Date: {time.strftime('%Y-%m-%d %H:%M')}  ",
             f"Host: {common.machine()}; rows computed on: {row_cpus(rows)}  ",
+            f"Code version of the rows: {common.code_versions(rows)}  ",
             f"Seeds: {args.seeds}; split seed: {args.split_seed}; "
             f"overrides: {common.overrides(args) or 'none'}; "
             f"config files: {args.config_files or 'none'}  ",

@@ -95,7 +95,8 @@ def run_recbole_prune(
         test_result = trainer.evaluate(
             test_data, load_best_model=saved, show_progress=config["show_progress"]
         )
-        summary = _summary(config, trainer, test_result, train_data, test_data)
+        summary = summarise(trainer, test_result, test_data,
+                            lambda: build_model(config, train_data))
     logger.info(set_color("best valid ", "yellow") + f": {best_valid_result}")
     logger.info(set_color("test result", "yellow") + f": {test_result}")
     result = {
@@ -113,9 +114,3 @@ def run_recbole_prune(
         result["summary"] = summary
     return result
 
-
-def _summary(config, trainer, test_result, train_data, test_data):
-    """The pruning run's summary (:mod:`run_summary`), or None for a run that pruned nothing."""
-    if "pruned" not in getattr(trainer, "report", {}):
-        return None
-    return summarise(trainer, test_result, test_data, build_model(config, train_data))

@@ -7,7 +7,9 @@ and where the pruned checkpoint is.
 
 import os
 from contextlib import contextmanager
+from logging import getLogger
 
+from recbole_gcnprune.errors import ConfigError
 from recbole_gcnprune.measure import interleaved_full_sort_ms
 from recbole_gcnprune.pruning.checkpoint import load_teacher
 
@@ -25,21 +27,16 @@ def evaluating(trainer, model):
         trainer.model = own
 
 
-def summarise(trainer, test_result, test_data, dense):
+def summarise(trainer, test_result, test_data, build_dense):
     """Plain-value summary of a pruning run (``trainer.report`` plus the teacher's test scores
-    and the speed-up), or None for a run that pruned nothing. ``dense``: a fresh model of the
-    run's config, into which the teacher is loaded."""
+    and the speed-up), or None for a run that pruned nothing. ``build_dense()`` gives a fresh
+    model of the run's config, into which the teacher is loaded; a run without a teacher
+    (train_small), or whose teacher file is gone, is summarised without the dense side."""
     report = getattr(trainer, "report", None)
     if not report or "pruned" not in report:
         return None
     models = {"pruned": (trainer.model, test_data)}
-    dense_test = None
-    if report.get("teacher_file"):  # train_small trains no teacher
-        load_teacher(dense, report["teacher_file"], trainer.device, "teacher")
-        with evaluating(trainer, dense):
-            result = trainer.evaluate(test_data, load_best_model=False)
-        dense_test = {m: float(result[m]) for m in METRICS}
-        models["dense"] = (dense, test_data)
+    dense_test = _dense_test(trainer, test_data, build_dense, models)
     speed = interleaved_full_sort_ms(models, SPEED_ROUNDS, trainer.device)
     teacher = report.get("teacher", {})
     return {
@@ -53,6 +50,24 @@ def summarise(trainer, test_result, test_data, dense):
                     "finetune": report.get("finetune_seconds")},
         "checkpoint": trainer.saved_model_file,
     }
+
+
+def _dense_test(trainer, test_data, build_dense, models):
+    """The teacher's test NDCG@20 and Recall@20 (and its model added to ``models`` for the
+    timing), or None when there is no readable teacher to compare with."""
+    teacher_file = trainer.report.get("teacher_file")
+    if not teacher_file or not os.path.isfile(teacher_file):
+        return None
+    dense = build_dense()
+    try:
+        load_teacher(dense, teacher_file, trainer.device, "teacher")
+    except ConfigError as error:
+        getLogger().warning(f"summary without the dense model: {error}")
+        return None
+    with evaluating(trainer, dense):
+        result = trainer.evaluate(test_data, load_best_model=False)
+    models["dense"] = (dense, test_data)
+    return {m: float(result[m]) for m in METRICS}
 
 
 def _share(after, before):
@@ -69,8 +84,8 @@ def summary_lines(summary):
     for metric in METRICS:
         pruned = summary["test"]["pruned"][metric]
         if dense_test is None:
-            lines.append(f"{metric.upper():<10} pruned {pruned:.4f} (no teacher: trained from "
-                         "scratch)")
+            lines.append(f"{metric.upper():<10} pruned {pruned:.4f} (no dense teacher to "
+                         "compare with)")
             continue
         dense = dense_test[metric]
         lines.append(f"{metric.upper():<10} dense {dense:.4f} -> pruned {pruned:.4f} "

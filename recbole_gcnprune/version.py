@@ -1,8 +1,11 @@
 """The code version that teachers, runs and leaderboard rows record and are keyed by.
 
-A short hash of what the package does: the syntax tree of every module (comments, docstrings
-and layout left out) and the parsed ``properties/`` yaml files. A cached teacher, run or row made
-by other code has another key, so it is recomputed, never silently reused.
+A short hash of what shapes a trained model and its scores: the syntax tree of every module
+that trains, prunes or evaluates (comments, docstrings and layout left out) and the parsed
+``properties/`` yaml files. What only presents or serves results (the command line, the
+leaderboard's runner and tables, the run summary, serving) is left out, so changing it keeps
+the caches. A cached teacher, run or row made by other code has another key, so it is
+recomputed, never silently reused.
 """
 
 import ast
@@ -15,6 +18,9 @@ import yaml
 from recbole_gcnprune.paths import properties_dir
 
 PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+# relative to the package: what only presents or serves results, and the wheel's properties/
+NOT_HASHED = ("cli.py", "cli_args.py", "run_summary.py", "version.py", "leaderboard",
+              "serving", "properties")
 
 
 def _without_docstrings(tree):
@@ -27,11 +33,13 @@ def _without_docstrings(tree):
     return tree
 
 
-def _source_files(folder, suffix):
+def _source_files(folder, suffix, skip=()):
     for root, dirs, files in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+        relative = os.path.relpath(root, folder)
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__"
+                         and os.path.normpath(os.path.join(relative, d)) not in skip)
         for name in sorted(files):
-            if name.endswith(suffix):
+            if name.endswith(suffix) and os.path.normpath(os.path.join(relative, name)) not in skip:
                 yield os.path.join(root, name)
 
 
@@ -47,8 +55,8 @@ def _fingerprint(path):
 def code_version():
     """12 hex digits naming this package's behaviour (see the module docstring)."""
     digest = hashlib.sha256()
-    for folder, suffix in ((PACKAGE_DIR, ".py"), (properties_dir(), ".yaml")):
-        for path in _source_files(folder, suffix):
+    for folder, suffix, skip in ((PACKAGE_DIR, ".py", NOT_HASHED), (properties_dir(), ".yaml", ())):
+        for path in _source_files(folder, suffix, skip):
             relative = os.path.relpath(path, folder).replace(os.sep, "/")
             digest.update(f"{relative}\0{_fingerprint(path)}\0".encode())
     return digest.hexdigest()[:12]

@@ -98,4 +98,31 @@ def test_a_from_scratch_run_has_no_teacher_line_to_compare(tmp_path):
     summary = result["summary"]
     assert summary["test"]["dense"] is None and summary["full_sort_ms_per_1000_users"][0] is None
     lines = summary_lines(summary)
-    assert "no teacher" in lines[0] and "ms per 1,000 users" in lines[4]
+    assert "no dense teacher" in lines[0] and "ms per 1,000 users" in lines[4]
+
+
+def test_a_teacher_file_that_is_gone_leaves_the_dense_side_out(tmp_path):
+    """A rerun that reuses a finished fine-tuning records its teacher's path; if that file was
+    removed since, the summary goes without the dense side instead of failing the run."""
+    from types import SimpleNamespace
+
+    from recbole_gcnprune.run_summary import _dense_test
+
+    built = []
+    trainer = SimpleNamespace(report={"teacher_file": str(tmp_path / "gone.pth")})
+    models = {}
+    assert _dense_test(trainer, None, lambda: built.append(1), models) is None
+    assert built == [] and models == {}
+
+
+def test_an_unreadable_teacher_file_leaves_the_dense_side_out(tmp_path):
+    from types import SimpleNamespace
+
+    from recbole_gcnprune.run_summary import _dense_test
+
+    corrupt = tmp_path / "teacher.pth"
+    corrupt.write_bytes(b"not a checkpoint")
+    trainer = SimpleNamespace(report={"teacher_file": str(corrupt)}, device="cpu")
+    models = {}
+    assert _dense_test(trainer, None, lambda: None, models) is None
+    assert models == {}

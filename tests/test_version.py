@@ -1,0 +1,32 @@
+"""The code version: what shapes a trained model, not how it is written down or presented."""
+
+import os
+
+from recbole_gcnprune import version
+
+
+def _fingerprint_of(tmp_path, source):
+    path = tmp_path / "module.py"
+    path.write_text(source)
+    return version._fingerprint(str(path))
+
+
+def test_comments_docstrings_and_layout_do_not_count(tmp_path):
+    plain = _fingerprint_of(tmp_path, "def f(x):\n    return x + 1\n")
+    noted = _fingerprint_of(tmp_path, '"""A module."""\n\n\ndef f(x):  # add one\n'
+                                      '    """One more."""\n    return (x +\n            1)\n')
+    assert plain == noted
+    assert plain != _fingerprint_of(tmp_path, "def f(x):\n    return x + 2\n")
+
+
+def test_what_only_presents_or_serves_results_is_left_out():
+    hashed = {os.path.relpath(path, version.PACKAGE_DIR).replace(os.sep, "/")
+              for path in version._source_files(version.PACKAGE_DIR, ".py", version.NOT_HASHED)}
+    assert "trainer/gan_prune_trainer.py" in hashed and "settings.py" in hashed
+    assert not any(path.startswith(("serving/", "leaderboard/", "properties/")) for path in hashed)
+    assert "cli.py" not in hashed and "run_summary.py" not in hashed
+
+
+def test_the_version_is_twelve_hex_digits():
+    assert len(version.code_version()) == 12
+    int(version.code_version(), 16)
