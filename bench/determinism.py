@@ -24,7 +24,6 @@ Three commands, each comparing runs from the same start in both modes:
 
     python -m bench.determinism process --dataset ml-100k --epochs 2 --processes 3
     python -m bench.determinism finetune --dataset book-crossing \\
-        --config-files properties/variants/book-crossing-recommended.yaml \\
         --seed 2021 --split-seed 2021 --checkpoint-dir bench/.work/det-split21/saved
     python -m bench.determinism search --dataset book-crossing \\
         --config-files properties/variants/book-crossing-bench5.yaml --seed 2023 \\

@@ -93,8 +93,6 @@ def _traditional_trainer_init(init):
     return __init__
 
 
-# Floats per user chunk of NeuMF's full sort (users x items x widest MLP layer). On CPU a chunk that
-# stays in cache (4 MB in float32) scored 200 ml-100k users ~4x faster than 128 MB chunks did.
 def _import_recbole_sequential_models_keeping_anomaly_mode():
     """Run the import side effect of RecBole's ``sine.py`` now and undo it, so that no later import
     switches autograd's anomaly detection on for the whole process."""

@@ -129,4 +129,7 @@ class Config(RecBoleConfig):
         dataset_file = os.path.join(props, "dataset", f"{dataset}.yaml")
         if os.path.isfile(dataset_file):
             loaded = self._update_internal_config_dict(dataset_file) or {}
-            self.parameters["Dataset"] += [k for k in loaded if k not in self.parameters["Dataset"]]
+            # listed in the log's "Dataset" group unless RecBole lists them elsewhere (a dataset
+            # file's training keys, e.g. learning_rate, stay under "Training")
+            known = {key for keys in self.parameters.values() for key in keys}
+            self.parameters["Dataset"] += [k for k in loaded if k not in known]

@@ -47,8 +47,9 @@ def one_of(*choices):
 
 def key(default, kind, doc, example=None, phase="all", optional=False):
     """A settings field. ``kind``: (check, expected); ``phase``: what the key acts on (``search``:
-    the gan search only; ``inherit``: only a model that starts from the teacher's weights;
-    ``all``); ``optional``: None is a valid value (``~`` on the command line) and means what
+    the gan search only; ``taylor``: the taylor criterion only; ``inherit``: only a model that
+    starts from the teacher's weights; ``distill``: every run but train_small, which learns
+    without the teacher; ``all``); ``optional``: None is a valid value (``~`` on the command line) and means what
     ``doc`` says."""
     check, expected = kind
     rule = Rule(check, expected + (", or ~" if optional else ""),
@@ -79,17 +80,19 @@ class PruneSettings:
         "dense checkpoint to prune (~: train one, cached under checkpoint_dir)",
         example="--teacher_checkpoint=saved/gcnprune/teachers/FILE.pth", optional=True)
     taylor_batches: int = key(20, POSITIVE_INT,
-                              "training batches averaged by the taylor criterion")
+                              "training batches averaged by the taylor criterion", phase="taylor")
     inherit_weight: float = key(
         0.25, (lambda v: _number(v) and 0 <= v <= 1, "a number in [0, 1]"),
         "fine-tuning starts from w * inherited + (1 - w) * fresh init (shrink and perturb; "
         "1: the teacher's weights as they are)", phase="inherit")
     finetune_distill_weight: float = key(
         1.0, NON_NEGATIVE,
-        "ranking distillation from the teacher while fine-tuning (0: the ranking loss alone)")
+        "ranking distillation from the teacher while fine-tuning (0: the ranking loss alone)",
+        phase="distill")
     distill_top_items: int = key(
         400, NON_NEGATIVE_INT,
-        "teacher's top items per user in the fine-tuning's distillation profiles")
+        "teacher's top items per user in the fine-tuning's distillation profiles",
+        phase="distill")
     finetune_learning_rate: float = key(
         None, POSITIVE,
         "learning rate after pruning: fine-tuning, and train_small/distill_small (~: "
@@ -124,7 +127,8 @@ class PruneSettings:
                            phase="search")
     tau_end: float = key(0.1, POSITIVE, "... and at its end", phase="search")
     n_items_sampled: int = key(
-        128, POSITIVE_INT, "items in each user's score profile (search and distillation)")
+        128, POSITIVE_INT, "items in each user's score profile (search and distillation)",
+        phase="distill")
 
     def __post_init__(self):
         for f in fields(self):
@@ -164,9 +168,10 @@ class PruneSettings:
 
     def inactive_keys(self):
         """Keys that do not act on a run of this criterion (left out of its cache key)."""
-        return tuple(f.name for f in fields(self)
-                     if (f.metadata["phase"] == "search" and self.prune_criterion != "gan")
-                     or (f.metadata["phase"] == "inherit" and self.from_scratch))
+        criterion = self.prune_criterion
+        unused_phases = {"search": criterion != "gan", "taylor": criterion != "taylor",
+                         "inherit": self.from_scratch, "distill": criterion == "train_small"}
+        return tuple(f.name for f in fields(self) if unused_phases.get(f.metadata["phase"]))
 
 
 def key_names():

@@ -506,7 +506,7 @@ def test_without_matplotlib_the_tables_are_written_and_one_line_says_so(tmp_path
     assert "| BPR | 1 |" in read(paths["md"]) and "leaderboard.png" not in read(paths["md"])
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ['note: the leaderboard plot needs matplotlib: '
-                   'pip install "recbole-gcnprune[leaderboard]"; the tables are written without it']
+                   'pip install -e ".[leaderboard]"; the tables are written without it']
 
 
 def test_the_leaderboard_command_does_not_import_the_cli():

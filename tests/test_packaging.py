@@ -62,6 +62,8 @@ def test_wheel_contains_properties(wheel_path):
     assert "recbole_gcnprune/properties/overall.yaml" in names
     assert "recbole_gcnprune/properties/model/GCNPruneGAN.yaml" in names
     assert "recbole_gcnprune/config.py" in names
+    for init in sorted(Path(REPO_ROOT, "recbole_gcnprune").glob("*/__init__.py")):  # every subpackage
+        assert f"recbole_gcnprune/{init.parent.name}/__init__.py" in names, init.parent.name
     entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
     text = zipfile.ZipFile(wheel_path).read(entry_points).decode()
     assert "recbole-prune = recbole_gcnprune.cli:main" in text

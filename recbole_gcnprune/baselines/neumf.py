@@ -11,6 +11,8 @@ import torch
 from recbole.model.abstract_recommender import AbstractRecommender
 from recbole.model.general_recommender.neumf import NeuMF
 
+# Floats per user chunk of NeuMF's full sort (users x items x widest MLP layer). On CPU a chunk that
+# stays in cache (4 MB in float32) scored 200 ml-100k users ~4x faster than 128 MB chunks did.
 NEUMF_CHUNK_FLOATS = 2**25
 NEUMF_CHUNK_FLOATS_CPU = 2**20
 # Modules that act on the last dimension alone, so they may run on (users, items, width) tensors.

@@ -5,7 +5,7 @@ date, the commit that made the rows (when they record it), software versions, da
 seed, shared overrides and the split/eval config the rows ran with (rows that differ from the
 common one are named). Paths in it are relative to the output folder, as in the stored rows.
 
-The plot needs matplotlib (``pip install "recbole-gcnprune[leaderboard]"``); without it the tables
+The plot needs matplotlib (``pip install -e ".[leaderboard]"``); without it the tables
 are written all the same and one line says so.
 """
 
@@ -30,7 +30,7 @@ _METRIC_TITLES = {
     "mrr": "MRR",
 }
 MARKDOWN_FILE, CSV_FILE, PLOT_FILE = "leaderboard.md", "leaderboard.csv", "leaderboard.png"
-PLOT_NEEDS = 'the leaderboard plot needs matplotlib: pip install "recbole-gcnprune[leaderboard]"'
+PLOT_NEEDS = 'the leaderboard plot needs matplotlib: pip install -e ".[leaderboard]"'
 NO_CODE_VERSION = "rows made before code versions were recorded"
 _plot_note_shown = False
 

@@ -38,8 +38,9 @@ def variant(row, criterion):
     existed), ``ccl`` or ``ccl-usernorm`` (``ccl_item_norm: False``), plus ``, ft-eval N`` and
     ``, ft-lr X`` / ``, search-lr X`` when fine-tuning was validated on its own schedule
     (``finetune_eval_step``), or fine-tuning or the search's student trained at its own learning
-    rate (``finetune_learning_rate``, ``search_learning_rate``), or stopped on gains above a
-    delta (``finetune_stopping_delta``, ``, ft-delta X``; 0 is RecBole's rule), unless the key
+    rate (``finetune_learning_rate``, ``search_learning_rate``), or, in rows made before that
+    key was removed as neutral, stopped on gains above a delta (``finetune_stopping_delta``,
+    ``, ft-delta X``), unless the key
     does not act on the row's criterion (the trainer's ``inactive_keys``, which also names run
     folders); a dense row, whose ``criterion`` is ``none``, has no fine-tuning."""
     config = row.get("config", {})
