@@ -17,12 +17,15 @@ import pytest
 import torch
 from conftest import REPO_ROOT, write_tiny_dataset
 
-from recbole_gcnprune import quick_start
+from recbole_gcnprune import __version__, quick_start
 from recbole_gcnprune.cli import main
 from recbole_gcnprune.errors import UserInputError
+from recbole_gcnprune.leaderboard.versions import software_versions
 from recbole_gcnprune.serving import export, load, verify
-from recbole_gcnprune.serving.errors import ExportFolderError, KeyFileError, UnknownUserError
-from recbole_gcnprune.serving.manifest import MANIFEST
+from recbole_gcnprune.serving.errors import REEXPORT, ExportFolderError, KeyFileError, \
+    UnknownUserError
+from recbole_gcnprune.serving.manifest import MANIFEST, describe_files
+from recbole_gcnprune.serving.source import _load_weights, load_source
 from recbole_gcnprune.serving.verification import Verification
 
 N_USERS, N_ITEMS, PER_USER = 60, 50, 10
@@ -108,6 +111,42 @@ def manifest_of(folder):
         return json.load(f)
 
 
+def copy_of(folder, tmp_path):
+    """A copy of the export in ``folder`` to damage."""
+    copy = tmp_path / "export"
+    shutil.copytree(folder, copy)
+    return copy
+
+
+def write_manifest(folder, manifest):
+    (folder / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
+
+
+def replace_file(folder, name, content):
+    """Write ``content`` (an array, or bytes) as ``name`` and record its SHA-256 and size in the
+    manifest, as a consistent export of other data would."""
+    if isinstance(content, bytes):
+        (folder / name).write_bytes(content)
+    else:
+        np.save(folder / name, content, allow_pickle=False)
+    manifest = manifest_of(str(folder))
+    manifest["files"].update(describe_files(str(folder), [name]))
+    write_manifest(folder, manifest)
+
+
+def refused(folder, pattern):
+    """``load(folder)`` fails with one line that matches ``pattern`` and says to re-export."""
+    with pytest.raises(ExportFolderError, match=pattern) as error:
+        load(str(folder), use_faiss=False)
+    message = str(error.value)
+    assert "\n" not in message and message.endswith(REEXPORT)
+    return message
+
+
+class RecBoleLikeConfig:
+    """Stands in for the Config object RecBole's own checkpoints pickle."""
+
+
 # ------------------------------------------------------------------------------ export, verify
 def test_float32_export_gives_the_models_lists_and_metrics(run, exports):
     result = verify(exports["float32"], run["run_dir"], 20, **flags(run))
@@ -130,6 +169,7 @@ def test_the_manifest_records_the_run(run, exports):
     assert manifest["metrics"]["test"]["ndcg@20"] == run["result"]["test_result"]["ndcg@20"]
     assert manifest["metrics"]["valid"]["ndcg@20"] > 0
     assert len(manifest["code_version"]) == 12 and manifest["versions"]["torch"]
+    assert manifest["versions"] == {**software_versions(), "recbole-gcnprune": __version__}
     assert set(manifest["files"]) == {"users.npy", "items.npy", "user_tokens.txt",
                                       "item_tokens.txt", "seen_indptr.npy", "seen_items.npy"}
 
@@ -211,6 +251,51 @@ def test_a_config_that_does_not_fit_the_checkpoint_is_one_line(run, tmp_path):
     assert not (tmp_path / "x").exists()
 
 
+def test_a_checkpoint_that_pickles_an_object_is_one_line_without_torchs_advice(run, tmp_path):
+    """torch's own message on such a file tells how to load it unsafely: never relayed."""
+    path = tmp_path / "recbole.pth"
+    state = torch.load(os.path.join(run["run_dir"], "finetune.pth"), weights_only=True)
+    torch.save({"config": RecBoleLikeConfig(), "state_dict": state["state_dict"]}, path)
+    with pytest.raises(UserInputError, match=r"cannot be read with weights_only=True \(it "
+                       rf"pickles {__name__}\.RecBoleLikeConfig, .*: pass a checkpoint of this "
+                       "package") as error:
+        export(str(path), str(tmp_path / "out"), model="GCNPruneGAN", dataset="tiny",
+               **flags(run))
+    message = str(error.value)
+    assert "\n" not in message and "\x1b" not in message
+    assert "weights_only=False" not in message and "trust" not in message
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("pruning", [{"widths": {"embedding": "4"}},
+                                     {"widths": {"embedding": 4.0}},
+                                     {"widths": {"embedding": True}},
+                                     {"widths": [4, 2]}, "widths", [4]])
+def test_malformed_pruning_metadata_is_one_line(run, tmp_path, pruning):
+    path = tmp_path / "odd.pth"
+    checkpoint = torch.load(os.path.join(run["run_dir"], "finetune.pth"), weights_only=True)
+    if isinstance(pruning, dict) and isinstance(pruning["widths"], dict):
+        pruning = {**checkpoint["pruning"],
+                   "widths": {**checkpoint["pruning"]["widths"], **pruning["widths"]}}
+    torch.save({**checkpoint, "pruning": pruning}, path)
+    with pytest.raises(UserInputError, match=r"has pruning metadata whose 'widths' are not "
+                       "positive integers") as error:
+        export(str(path), str(tmp_path / "out"), model="GCNPruneGAN", dataset="tiny",
+               **flags(run))
+    assert "\n" not in str(error.value)
+
+
+def test_widths_that_reach_range_unchecked_are_one_line(run):
+    """Past the checkpoint's own check (as a caller of ``_load_weights`` may be), a width that
+    is no integer fails in ``range()``: still one line."""
+    loaded = load_source(run["run_dir"], "GCNPruneGAN", "tiny", **flags(run))
+    checkpoint = {"state_dict": loaded.model.state_dict(), "pruning": {"widths": {
+        "embedding": "4"}}}
+    with pytest.raises(UserInputError, match=r"^odd.pth does not fit the model built from this "
+                       r"config \('str' object cannot be interpreted as an integer\)"):
+        _load_weights(loaded.model, checkpoint, "odd.pth")
+
+
 def test_export_refuses_a_folder_with_other_files(run, tmp_path):
     (tmp_path / "notes.txt").write_text("mine")
     with pytest.raises(UserInputError, match=r"holds other files \(notes.txt\)"):
@@ -286,6 +371,120 @@ def test_a_missing_or_broken_manifest_is_refused(exports, tmp_path):
     (folder / MANIFEST).unlink()
     with pytest.raises(ExportFolderError, match=r"manifest.json not found: not an export"):
         load(str(folder))
+
+
+INT8_FILES = ["users.npy", "items.npy", "users_scale.npy", "items_scale.npy", "user_tokens.txt",
+              "item_tokens.txt", "seen_indptr.npy", "seen_items.npy"]
+
+
+@pytest.mark.parametrize("name", [*INT8_FILES, "all"])
+def test_a_file_the_manifest_does_not_list_is_refused(exports, tmp_path, name):
+    """Every file the loader opens must be listed (and so checked), scales and seen items too."""
+    folder = copy_of(exports["int8"], tmp_path)
+    manifest = manifest_of(str(folder))
+    if name == "all":
+        manifest["files"], name = {}, "users.npy"
+    else:
+        del manifest["files"][name]
+    write_manifest(folder, manifest)
+    refused(folder, rf"manifest.json does not list {re.escape(name)} .*export/{re.escape(name)} "
+                    "cannot be checked")
+
+
+@pytest.mark.parametrize("field, value, pattern", [
+    ("dtype", "int3", r"has dtype 'int3', not one of float32, float16, int8, int4"),
+    ("dtype", None, r"has no 'dtype' field"),
+    ("vector_width", "4", r"has vector_width '4', not a positive integer"),
+    ("vector_width", 0, r"has vector_width 0, not a positive integer"),
+    ("num_users", -1, r"has num_users -1, not a positive integer"),
+    ("num_items", True, r"has num_items True, not a positive integer"),
+    ("num_items", 50.0, r"has num_items 50.0, not a positive integer"),
+    ("user_ids", "md5", r"has user_ids 'md5', not 'raw' or 'hmac-sha256'"),
+    ("model", 3, r"has model 3, not a model name"),
+    ("dataset", None, r"has no 'dataset' field"),
+    ("files", [], r"has files \[\], not an object of file names"),
+    ("files", {"users.npy": {"sha256": "ab"}}, r"lists users.npy as \{'sha256': 'ab'\}, not"),
+    ("files", {"../users.npy": {}}, r"lists '../users.npy', not a file of an export"),
+])
+def test_a_manifest_field_out_of_range_is_one_line(exports, tmp_path, field, value, pattern):
+    folder = copy_of(exports["int8"], tmp_path)
+    manifest = manifest_of(str(folder))
+    if value is None:
+        del manifest[field]
+    else:
+        manifest[field] = value
+    write_manifest(folder, manifest)
+    refused(folder, rf"manifest.json {pattern}")
+
+
+@pytest.mark.parametrize("key_check", [None, 12, "not hex"])
+def test_a_hashed_manifest_needs_its_key_check(hashed, tmp_path, key_check):
+    folder = copy_of(hashed, tmp_path)
+    manifest = manifest_of(str(folder))
+    if key_check is None:
+        del manifest["key_check"]
+    else:
+        manifest["key_check"] = key_check
+    write_manifest(folder, manifest)
+    refused(folder, r"manifest.json has key_check .*, not 16 hex digits")
+
+
+def _seen_arrays(folder):
+    return (np.load(folder / "seen_indptr.npy"), np.load(folder / "seen_items.npy"))
+
+
+@pytest.mark.parametrize("damage", ["item past the last", "negative item"])
+def test_seen_items_out_of_range_are_refused(exports, tmp_path, damage):
+    folder = copy_of(exports["float32"], tmp_path)
+    _, items = _seen_arrays(folder)
+    items[3] = N_ITEMS if damage == "item past the last" else -1
+    replace_file(folder, "seen_items.npy", items)
+    refused(folder, rf"seen_items.npy holds item rows outside 0..{N_ITEMS - 1}")
+
+
+@pytest.mark.parametrize("damage", ["not from 0", "decreasing", "short of the items"])
+def test_a_seen_index_that_is_no_csr_index_is_refused(exports, tmp_path, damage):
+    folder = copy_of(exports["float32"], tmp_path)
+    indptr, items = _seen_arrays(folder)
+    if damage == "not from 0":
+        indptr[0] = 1
+    elif damage == "decreasing":
+        indptr[5], indptr[6] = indptr[6], indptr[5]
+    else:
+        replace_file(folder, "seen_items.npy", np.concatenate([items, items[:1]]))
+    replace_file(folder, "seen_indptr.npy", indptr)
+    refused(folder, r"seen_indptr.npy is not a CSR index of seen_items.npy")
+
+
+@pytest.mark.parametrize("name, content, pattern", [
+    pytest.param("users.npy", np.zeros((N_USERS, 5), np.float32),
+                 rf"users.npy has shape \({N_USERS}, 5\), the manifest says \({N_USERS}, 4\)",
+                 id="users-width"),
+    pytest.param("items.npy", np.zeros((N_ITEMS - 1, 4), np.float32), r"items.npy has shape",
+                 id="items-rows"),
+    pytest.param("items.npy", np.zeros((N_ITEMS, 4), np.float64),
+                 r"items.npy holds float64 values, not the float32 values", id="items-dtype"),
+    pytest.param("seen_indptr.npy", np.zeros(N_USERS + 1, np.float64),
+                 r"seen_indptr.npy holds float64 values, not the integer values",
+                 id="indptr-dtype"),
+    pytest.param("seen_items.npy", np.zeros((2, 2), np.int32),
+                 r"seen_items.npy has shape \(2, 2\)", id="seen-2d"),
+    pytest.param("user_tokens.txt", b"\xff\xfe\n" * N_USERS,
+                 r"user_tokens.txt is not UTF-8 text", id="tokens-not-utf8"),
+    pytest.param("user_tokens.txt", b"same\n" * N_USERS,
+                 r"user_tokens.txt holds a token more than once", id="tokens-twice"),
+])
+def test_arrays_and_tokens_that_do_not_fit_the_manifest_are_refused(exports, tmp_path, name,
+                                                                    content, pattern):
+    folder = copy_of(exports["float32"], tmp_path)
+    replace_file(folder, name, content)
+    refused(folder, pattern)
+
+
+def test_a_k_that_is_not_positive_is_a_usage_error(exports, capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["recommend", exports["float32"], "--user", user_token(1), "-k", "0"])
+    assert stop.value.code == 2 and "must be a positive integer, got 0" in capsys.readouterr().err
 
 
 # ------------------------------------------------------------------------------ hashed ids

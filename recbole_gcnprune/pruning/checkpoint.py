@@ -45,9 +45,8 @@ def read_teacher(path, device="cpu", label="teacher_checkpoint", mmap=False):
     wrote through this plugin (a dict with a ``state_dict`` of tensors; optional ``meta``).
     Anything else is a one-line ``ConfigError`` that names ``label`` (the key, or the cache)."""
     where = f"{label} {path}"
-    checkpoint = _read_safely(path, device, where, mmap)
-    state = checkpoint.get("state_dict") if isinstance(checkpoint, dict) else None
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+    checkpoint = read_safely(path, device, where, mmap)
+    if not has_tensor_state(checkpoint):
         raise ConfigError(f"{where} has no 'state_dict' of tensors (a bare state dict can be "
                           "saved as {'state_dict': model.state_dict()}): " + TEACHER_HINT)
     if checkpoint.get("pruning"):
@@ -69,18 +68,29 @@ def load_teacher(model, path, device="cpu", label="teacher_checkpoint"):
     return checkpoint
 
 
-def _read_safely(path, device, where, mmap):
+def has_tensor_state(checkpoint):
+    """Whether ``checkpoint`` is a dict whose ``state_dict`` is a dict of tensors (what
+    :func:`load_into` loads)."""
+    state = checkpoint.get("state_dict") if isinstance(checkpoint, dict) else None
+    return isinstance(state, dict) and all(isinstance(v, torch.Tensor) for v in state.values())
+
+
+def read_safely(path, device="cpu", where=None, mmap=False, hint=TEACHER_HINT,
+                error=ConfigError):
     """``torch.load(weights_only=True)``, its failures as one line of our own (torch's text
-    suggests unsafe loading); ``mmap`` maps a zip checkpoint's tensors instead of reading them."""
+    suggests unsafe loading): ``error("<where> cannot be read with weights_only=True (why):
+    <hint>")``, ``where`` defaulting to ``path``. ``mmap`` maps a zip checkpoint's tensors
+    instead of reading them."""
+    where = path if where is None else where
     zipped = False
     try:
         zipped = _is_zip(path)
         with warnings.catch_warnings():  # e.g. torch's note on a pickle protocol it rarely sees
             warnings.simplefilter("ignore")
             return torch.load(path, map_location=device, weights_only=True, mmap=mmap and zipped)
-    except Exception as error:  # an outside file can fail torch.load in many ways
-        raise ConfigError(f"{where} cannot be read with weights_only=True "
-                          f"({_unreadable_reason(error, zipped)}): {TEACHER_HINT}") from None
+    except Exception as failure:  # an outside file can fail torch.load in many ways
+        raise error(f"{where} cannot be read with weights_only=True "
+                    f"({_unreadable_reason(failure, zipped)}): {hint}") from None
 
 
 def _is_zip(path):

@@ -11,7 +11,7 @@ import warnings
 
 from recbole_gcnprune.cli_args import config_files
 from recbole_gcnprune.errors import UserInputError
-from recbole_gcnprune.serving.quantize import DTYPES
+from recbole_gcnprune.serving.manifest import DTYPES
 
 COMMANDS = ("export", "verify", "recommend")
 # torch's note on its sparse CSR tensors (the graph's adjacency), printed on every data load

@@ -8,8 +8,6 @@ embedding tables; the score of a user and an item is the dot product of their ve
 
 import io
 import os
-import platform
-from importlib import metadata
 
 import numpy as np
 import torch
@@ -17,15 +15,15 @@ import torch
 from recbole_gcnprune import __version__
 from recbole_gcnprune.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
 from recbole_gcnprune.errors import UserInputError
+from recbole_gcnprune.leaderboard.versions import software_versions
 from recbole_gcnprune.serving import manifest as files
 from recbole_gcnprune.serving.evaluation import metrics_on_test_split
-from recbole_gcnprune.serving.quantize import DTYPES, quantize
+from recbole_gcnprune.serving.quantize import quantize
 from recbole_gcnprune.serving.source import load_source, recorded_valid_metrics, \
     run_key_matches
 from recbole_gcnprune.serving.user_ids import HASH_NAME, hash_token, key_check, read_key
 from recbole_gcnprune.version import code_version
 
-PACKAGES = ("torch", "recbole", "torch-pruning", "numpy", "scipy")
 QUANTIZATION = {"int8": "per-row symmetric: scale = max|row| / 127, row = int8 * scale",
                 "int4": "per-row symmetric: scale = max|row| / 7, row = int4 * scale, two per "
                         "byte (high nibble first, stored + 8)"}
@@ -36,8 +34,8 @@ def export(source, out_dir, dtype="float32", hash_key_file=None, model=None, dat
     """Export the model of ``source`` (a run folder or a checkpoint) to ``out_dir``; returns the
     manifest written. The config flags must be those the model was trained with (see
     :func:`recbole_gcnprune.serving.source.load_source`)."""
-    if dtype not in DTYPES:
-        raise UserInputError(f"unknown dtype {dtype!r}: pass one of {', '.join(DTYPES)}")
+    if dtype not in files.DTYPES:
+        raise UserInputError(f"unknown dtype {dtype!r}: pass one of {', '.join(files.DTYPES)}")
     key = read_key(hash_key_file) if hash_key_file else None
     _check_out_dir(out_dir)
     loaded = load_source(source, model, dataset, config_file_list, config_dict, overrides)
@@ -167,25 +165,16 @@ def _manifest(loaded, users, items, dtype, key, served):
         "scoring": "dot", "ranking_loss": config["ranking_loss"],
         "dtype": dtype, "quantization": QUANTIZATION.get(dtype),
         "num_users": int(users.shape[0]), "num_items": int(items.shape[0]),
-        "user_ids": HASH_NAME if key is not None else "raw",
+        "user_ids": HASH_NAME if key is not None else files.RAW_IDS,
         "seen": "train+valid",
         "served_bytes": sum(served.values()), "served_bytes_by_file": served,
         "float32_bytes": int(users.nbytes + items.nbytes),
         "metrics": {"test": metrics_on_test_split(loaded),
                     "valid": recorded_valid_metrics(loaded)},
-        "versions": software_versions(), "code_version": code_version(),
+        "versions": {**software_versions(), "recbole-gcnprune": __version__},
+        "code_version": code_version(),
     }
     if key is not None:
         manifest["key_check"] = key_check(key)
     return manifest
 
-
-def software_versions():
-    """``{"python": ..., "recbole-gcnprune": ..., "torch": ..., ...}``."""
-    versions = {"python": platform.python_version(), "recbole-gcnprune": __version__}
-    for package in PACKAGES:
-        try:
-            versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            versions[package] = "not installed"
-    return versions

@@ -7,7 +7,6 @@ first, ``q + 8``). A row of zeros has scale 0. numpy only.
 
 import numpy as np
 
-DTYPES = ("float32", "float16", "int8", "int4")
 QUANTIZED_LEVELS = {"int8": 127, "int4": 7}
 
 

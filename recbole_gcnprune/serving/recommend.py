@@ -20,6 +20,9 @@ from recbole_gcnprune.serving.user_ids import HASH_NAME, hash_token, key_check, 
 
 Recommendation = namedtuple("Recommendation", ["user", "items", "scores"])
 ITEM_BLOCK = 1 << 16  # items dequantized and scored at a time (bounded extra memory)
+STORED = {"float32": np.dtype(np.float32), "float16": np.dtype(np.float16),
+          "int8": np.dtype(np.int8), "int4": np.dtype(np.uint8)}  # int4: two values a byte
+INTEGER = "integer"  # the seen-item arrays: any integer type
 
 
 def load(export_dir, key_file=None, use_faiss=None):
@@ -46,9 +49,8 @@ class ServedModel:
         self.items, self.items_scale = self._vectors(files.ITEMS, files.ITEMS_SCALE, "num_items")
         self.user_tokens = self._tokens(files.USER_TOKENS, "num_users")
         self.item_tokens = self._tokens(files.ITEM_TOKENS, "num_items")
-        self.user_rows = {token: row for row, token in enumerate(self.user_tokens)}
-        self.seen_indptr = self._array(files.SEEN_INDPTR, (self.manifest["num_users"] + 1,))
-        self.seen_items = self._array(files.SEEN_ITEMS, (int(self.seen_indptr[-1]),))
+        self.user_rows = self._rows_of(files.USER_TOKENS, self.user_tokens)
+        self.seen_indptr, self.seen_items = self._seen()
         self.key = self._key(key_file)
         self.index = _faiss_index(self, use_faiss)
 
@@ -56,31 +58,70 @@ class ServedModel:
     def _path(self, name):
         return os.path.join(self.folder, name)
 
-    def _array(self, name, shape):
-        """A checked ``.npy`` file, memory-mapped, never unpickled; its shape must be ``shape``."""
+    def _array(self, name, shape, dtype):
+        """A checked ``.npy`` file, memory-mapped, never unpickled; its shape must be ``shape``
+        (None: any length) and its dtype ``dtype`` (a numpy dtype, or ``INTEGER``: any integer
+        type)."""
+        path = self._path(name)
         try:
-            array = np.load(self._path(name), mmap_mode="r", allow_pickle=False)
+            array = np.load(path, mmap_mode="r", allow_pickle=False)
         except ValueError as error:
-            raise ExportFolderError(f"{self._path(name)} cannot be read as an array ({error}): "
+            raise ExportFolderError(f"{path} cannot be read as an array ({error}): "
                                     f"{REEXPORT}") from None
-        if array.shape != tuple(shape):
-            raise ExportFolderError(f"{self._path(name)} has shape {array.shape}, the manifest "
-                                    f"says {tuple(shape)}: {REEXPORT}")
+        expected = tuple(shape)
+        if array.ndim != len(expected) or any(
+                want is not None and got != want for got, want in zip(array.shape, expected)):
+            shown = str(expected).replace("None", "any")
+            raise ExportFolderError(f"{path} has shape {array.shape}, the manifest says "
+                                    f"{shown}: {REEXPORT}")
+        if not (array.dtype.kind in "iu" if isinstance(dtype, str) else array.dtype == dtype):
+            raise ExportFolderError(f"{path} holds {array.dtype} values, not the {dtype} values "
+                                    f"an export writes: {REEXPORT}")
         return array
 
     def _vectors(self, name, scale_name, count_key):
         rows = self.manifest[count_key]
-        vectors = self._array(name, (rows, stored_width(self.dtype, self.width)))
-        scales = self._array(scale_name, (rows,)) if self.dtype in ("int8", "int4") else None
+        vectors = self._array(name, (rows, stored_width(self.dtype, self.width)),
+                              STORED[self.dtype])
+        scales = None
+        if self.dtype in files.SCALED_DTYPES:
+            scales = self._array(scale_name, (rows,), np.dtype(np.float32))
         return vectors, scales
 
     def _tokens(self, name, count_key):
-        with open(self._path(name), encoding="utf-8") as f:
-            tokens = f.read().split("\n")[:-1]
+        try:
+            with open(self._path(name), encoding="utf-8") as f:
+                tokens = f.read().split("\n")[:-1]
+        except UnicodeDecodeError:
+            raise ExportFolderError(f"{self._path(name)} is not UTF-8 text: {REEXPORT}") from None
         if len(tokens) != self.manifest[count_key]:
             raise ExportFolderError(f"{self._path(name)} holds {len(tokens)} tokens, the "
                                     f"manifest says {self.manifest[count_key]}: {REEXPORT}")
         return tokens
+
+    def _rows_of(self, name, tokens):
+        """``{token: row}``; a token given twice is refused (its lists would be another's)."""
+        rows = {token: row for row, token in enumerate(tokens)}
+        if len(rows) != len(tokens):
+            raise ExportFolderError(f"{self._path(name)} holds a token more than once: "
+                                    f"{REEXPORT}")
+        return rows
+
+    def _seen(self):
+        """``(indptr, items)``: each user's seen item rows, CSR, checked to be one: ``indptr``
+        starts at 0, never decreases and ends at ``len(items)``; items are in
+        ``0..num_items-1``."""
+        indptr = self._array(files.SEEN_INDPTR, (self.manifest["num_users"] + 1,), INTEGER)
+        items = self._array(files.SEEN_ITEMS, (None,), INTEGER)
+        path, n_items = self._path(files.SEEN_INDPTR), self.manifest["num_items"]
+        if indptr[0] != 0 or np.any(indptr[1:] < indptr[:-1]) or indptr[-1] != len(items):
+            raise ExportFolderError(f"{path} is not a CSR index of {files.SEEN_ITEMS} (it must "
+                                    f"start at 0, never decrease and end at {len(items)}): "
+                                    f"{REEXPORT}")
+        if len(items) and (items.min() < 0 or items.max() >= n_items):
+            raise ExportFolderError(f"{self._path(files.SEEN_ITEMS)} holds item rows outside "
+                                    f"0..{n_items - 1}: {REEXPORT}")
+        return indptr, items
 
     def _key(self, key_file):
         """The key that hashes raw user tokens (hashed exports), checked against the export's."""

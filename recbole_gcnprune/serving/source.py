@@ -3,17 +3,14 @@ was trained on (rebuilt from the same flags), and the model loaded from it."""
 
 import json
 import os
-import pickle
 import sys
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-import torch
-
 from recbole_gcnprune.config import Config
 from recbole_gcnprune.errors import UserInputError
 from recbole_gcnprune.model.protocol import PrunableRecommender
-from recbole_gcnprune.pruning.checkpoint import load_into, read_checkpoint
+from recbole_gcnprune.pruning.checkpoint import has_tensor_state, load_into, read_safely
 from recbole_gcnprune.quick_start import build_model, load_data
 from recbole_gcnprune.settings import PruneSettings
 from recbole_gcnprune.trainer.run_keys import RUNTIME_KEYS, config_key
@@ -22,6 +19,7 @@ CHECKPOINT_IN_RUN = "finetune.pth"
 DEFAULT_MODEL, DEFAULT_DATASET = "GCNPruneGAN", "ml-100k"  # the main command's defaults
 SAME_FLAGS = ("pass the --model, --dataset, --config_files and --key=value flags the run was "
               "trained with")
+OUR_CHECKPOINT = "pass a checkpoint of this package (a run's finetune.pth or a teacher)"
 
 
 @dataclass
@@ -85,12 +83,12 @@ def load_source(source, model=None, dataset=None, config_file_list=None, config_
     ``overrides``: command-line ``--key=value`` strings (the CLI's), read as RecBole reads them.
     """
     checkpoint_file, run_dir = checkpoint_of(source)
+    checkpoint = _read(checkpoint_file)  # before the data is built: a bad file fails at once
     run_model, run_dataset = names_from_run(run_dir)
     with command_line(overrides):
         config = Config(model or run_model or DEFAULT_MODEL,
                         dataset or run_dataset or DEFAULT_DATASET, config_file_list, config_dict)
     dataset_object, loaders = load_data(config)
-    checkpoint = _read(checkpoint_file)
     built = _exportable(build_model(config, loaders[0]))
     built = _load_weights(built, checkpoint, checkpoint_file)
     return Source(config, dataset_object, loaders, built.eval(), checkpoint_file, run_dir,
@@ -107,18 +105,18 @@ def _exportable(model):
 
 
 def _read(checkpoint_file):
-    """The checkpoint, read with ``weights_only=True``; one line if it cannot be."""
-    try:
-        checkpoint = read_checkpoint(checkpoint_file)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as error:
-        raise UserInputError(f"{checkpoint_file} cannot be read with weights_only=True "
-                             f"({str(error).splitlines()[0] if str(error) else error}): pass a "
-                             "checkpoint of this package (a run's finetune.pth or a teacher)"
-                             ) from None
-    state = checkpoint.get("state_dict") if isinstance(checkpoint, dict) else None
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise UserInputError(f"{checkpoint_file} has no 'state_dict' of tensors: pass a "
-                             "checkpoint of this package (a run's finetune.pth or a teacher)")
+    """The checkpoint, read with ``weights_only=True``, with a ``state_dict`` of tensors and
+    pruning metadata of this package's form; else one line (never torch's own advice)."""
+    checkpoint = read_safely(checkpoint_file, hint=OUR_CHECKPOINT, error=UserInputError)
+    if not has_tensor_state(checkpoint):
+        raise UserInputError(f"{checkpoint_file} has no 'state_dict' of tensors: "
+                             f"{OUR_CHECKPOINT}")
+    pruning = checkpoint.get("pruning")
+    widths = pruning.get("widths") if isinstance(pruning, dict) else None
+    if pruning and not (isinstance(widths, dict) and all(
+            isinstance(w, int) and not isinstance(w, bool) and w > 0 for w in widths.values())):
+        raise UserInputError(f"{checkpoint_file} has pruning metadata whose 'widths' are not "
+                             f"positive integers by channel group: {OUR_CHECKPOINT}")
     return checkpoint
 
 
@@ -127,7 +125,7 @@ def _load_weights(model, checkpoint, checkpoint_file):
     load; a mismatch is one line."""
     try:
         return load_into(model, checkpoint)
-    except (RuntimeError, KeyError, ValueError) as error:
+    except (RuntimeError, KeyError, ValueError, TypeError) as error:
         lines = [line.strip() for line in str(error).splitlines() if line.strip()]
         detail = lines[1] if len(lines) > 1 else (lines or [type(error).__name__])[0]
         raise UserInputError(f"{checkpoint_file} does not fit the model built from this config "
