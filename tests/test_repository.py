@@ -86,7 +86,7 @@ def test_tracked_files_hold_no_absolute_paths():
 
 # How the project was built is no part of it: a reader cannot act on the working periods or the
 # particular machines it was built on. (Words split so this file holds none of them.)
-PROVENANCE = re.compile(r"\b(?:" + "|".join(("ses" + "sions?", "V" + "M", "gu" + "est",
+PROVENANCE = re.compile(r"\b(?:" + "|".join(("ses" + "sions?", "(?:micro)?V" + "M", "gu" + "est",
                                               "le" + "nt machines?", "not " + "le" + "nt")) + r")\b",
                         re.IGNORECASE)
 
@@ -95,6 +95,7 @@ PROVENANCE = re.compile(r"\b(?:" + "|".join(("ses" + "sions?", "V" + "M", "gu" +
     ("in the twenty-first " + "ses" + "sion", True),
     ("on this " + "V" + "M's slow spells", True),
     ("as the " + "gu" + "est saw it", True),
+    ("ran in a Firecracker micro" + "V" + "M", True),
     ("no GPU was " + "lent", False),  # 'lent' alone is too common a word to flag
     ("a 2-core x86 CPU, torch 2.13 CPU", False),
 ])
