@@ -113,4 +113,3 @@ def run_recbole_prune(
     if summary is not None:
         result["summary"] = summary
     return result
-

@@ -62,7 +62,7 @@ def load_teacher(model, path, device="cpu", label="teacher_checkpoint"):
     try:
         load_into(model, checkpoint)
     except RuntimeError as error:  # torch lists every mismatch, one per line after a heading
-        mismatch = _first_line(error, skip=1)
+        mismatch = first_line(error, skip=1)
         raise ConfigError(f"{label} {path} does not fit this model ({mismatch}; same dataset, "
                           "embedding_size, n_layers and transform settings?)") from None
     return checkpoint
@@ -112,7 +112,7 @@ def _unreadable_reason(error, zipped):
     return "not a checkpoint written by torch.save"
 
 
-def _first_line(error, skip=0):
+def first_line(error, skip=0):
     """The first non-empty line of ``error``'s message after ``skip`` lines (else its type)."""
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
     return (lines[skip:] or lines or [type(error).__name__])[0]

@@ -10,10 +10,14 @@ from dataclasses import dataclass
 from recbole_gcnprune.config import Config
 from recbole_gcnprune.errors import UserInputError
 from recbole_gcnprune.model.protocol import PrunableRecommender
-from recbole_gcnprune.pruning.checkpoint import has_tensor_state, load_into, read_safely
+from recbole_gcnprune.pruning.checkpoint import (
+    first_line,
+    has_tensor_state,
+    load_into,
+    read_safely,
+)
 from recbole_gcnprune.quick_start import build_model, load_data
-from recbole_gcnprune.settings import PruneSettings
-from recbole_gcnprune.trainer.run_keys import RUNTIME_KEYS, config_key
+from recbole_gcnprune.trainer.run_keys import run_key
 
 CHECKPOINT_IN_RUN = "finetune.pth"
 DEFAULT_MODEL, DEFAULT_DATASET = "GCNPruneGAN", "ml-100k"  # the main command's defaults
@@ -126,10 +130,8 @@ def _load_weights(model, checkpoint, checkpoint_file):
     try:
         return load_into(model, checkpoint)
     except (RuntimeError, KeyError, ValueError, TypeError) as error:
-        lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-        detail = lines[1] if len(lines) > 1 else (lines or [type(error).__name__])[0]
         raise UserInputError(f"{checkpoint_file} does not fit the model built from this config "
-                             f"({detail}): {SAME_FLAGS}") from None
+                             f"({first_line(error, skip=1)}): {SAME_FLAGS}") from None
 
 
 def run_key_matches(source):
@@ -137,8 +139,7 @@ def run_key_matches(source):
     same code version: the trainer's naming), or None for a checkpoint outside a run folder."""
     if source.run_dir is None:
         return None
-    inactive = PruneSettings.from_config(source.config).inactive_keys()
-    key = config_key(source.config, RUNTIME_KEYS + inactive)
+    key = run_key(source.config)
     return os.path.basename(os.path.normpath(source.run_dir)).endswith(f"-{key}")
 
 

@@ -43,7 +43,7 @@ from recbole_gcnprune.settings import PruneSettings
 from recbole_gcnprune.version import code_version
 from recbole_gcnprune.trainer.phase_resume import PhaseResume
 from recbole_gcnprune.trainer.replayed_eval import replayable
-from recbole_gcnprune.trainer.run_keys import PRUNING_KEYS, RUNTIME_KEYS, config_key
+from recbole_gcnprune.trainer.run_keys import run_key, teacher_key
 from recbole_gcnprune.trainer.search_validation import SearchValidation
 
 
@@ -90,11 +90,8 @@ class GANPruneTrainer(PhaseResume, Trainer):
         )
         base = os.path.join(self.checkpoint_dir, "gcnprune")
         name = f"{config['model']}-{config['dataset']}"
-        self.teacher_file = os.path.join(
-            base, "teachers", f"{name}-{config_key(config, PRUNING_KEYS + RUNTIME_KEYS)}.pth"
-        )
-        self.run_dir = os.path.join(
-            base, "runs", f"{name}-{config_key(config, RUNTIME_KEYS + settings.inactive_keys())}")
+        self.teacher_file = os.path.join(base, "teachers", f"{name}-{teacher_key(config)}.pth")
+        self.run_dir = os.path.join(base, "runs", f"{name}-{run_key(config)}")
         self.pruning = None
         self.teacher_embeddings = None
         self.distillation = None

@@ -29,6 +29,17 @@ def config_key(config, exclude):
     return hashlib.sha256(json.dumps(plain, sort_keys=True).encode()).hexdigest()[:12]
 
 
+def teacher_key(config):
+    """The teacher file's key: every setting but the pruning and runtime ones."""
+    return config_key(config, PRUNING_KEYS + RUNTIME_KEYS)
+
+
+def run_key(config):
+    """A run folder's key: every setting that acts on the run (not the runtime ones, nor the
+    pruning keys its criterion ignores)."""
+    return config_key(config, RUNTIME_KEYS + PruneSettings.from_config(config).inactive_keys())
+
+
 def inactive_keys(criterion):
     """Keys that do not act on a run of ``criterion``: left out of its folder key."""
     return PruneSettings(prune_criterion=criterion).inactive_keys()
