@@ -20,6 +20,7 @@ a hard-masked model computes exactly what the physically pruned one does.
 
 import copy
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from recbole.model.abstract_recommender import GeneralRecommender
@@ -29,6 +30,7 @@ from recbole.utils import InputType
 from torch import nn
 
 from recbole_gcnprune.data.graph import normalized_adjacency
+from recbole_gcnprune.model.buckets import BucketedEmbedding, popularity_buckets
 from recbole_gcnprune.model.layers import (
     BottleneckTransform,
     ChannelGroup,
@@ -38,6 +40,11 @@ from recbole_gcnprune.model.layers import (
 )
 
 EMBEDDING_GROUP = "embedding"
+
+
+def bucket_group(side, bucket):
+    """Name of the channel group of bucket ``bucket`` of the ``side`` ("user"/"item") table."""
+    return f"{side}.bucket{bucket}"
 
 
 def hidden_group(layer):
@@ -81,6 +88,8 @@ class GCNPruneGAN(GeneralRecommender):
         self.reg_loss = EmbLoss()
 
         inter = dataset.inter_matrix(form="coo")
+        self.degrees = {"user": np.bincount(inter.row, minlength=self.n_users),
+                        "item": np.bincount(inter.col, minlength=self.n_items)}
         self.adjacency = normalized_adjacency(inter, self.n_users, self.n_items).to(self.device)
         self.register_buffer("user_ids", torch.arange(self.n_users), persistent=False)
         self.register_buffer("item_ids", torch.arange(self.n_items), persistent=False)
@@ -101,9 +110,69 @@ class GCNPruneGAN(GeneralRecommender):
             nn.init.zeros_(transform.up.bias)
 
     # ----------------------------------------------------------------- channel groups and masks
+    @property
+    def bucketed(self):
+        """Whether the tables are split into popularity buckets (``split_into_buckets``)."""
+        return isinstance(self.user_embedding, BucketedEmbedding)
+
+    def tables(self):
+        return {"user": self.user_embedding, "item": self.item_embedding}
+
+    def split_into_buckets(self, n_buckets, bucket_maps=None):
+        """Split the user and the item table into ``n_buckets`` popularity buckets each (by
+        training degree; ``bucket_maps``: ``{"user": ..., "item": ...}`` given instead). Each
+        bucket is a channel group of its own; the function computed is unchanged. Needs a model
+        without layer transforms (their channels are shared by every row)."""
+        if self.transforms:
+            raise ValueError("popularity buckets need layer_transform: none")
+        for side, table in self.tables().items():
+            buckets = (bucket_maps[side] if bucket_maps is not None
+                       else popularity_buckets(self.degrees[side], n_buckets))
+            setattr(self, f"{side}_embedding", BucketedEmbedding.split(table, buckets.cpu()))
+        self.drop_cached_embeddings()
+
+    def channels_pruned(self, kept):
+        """After surgery (``kept``: ``{group: sorted kept indices}``): each bucket's remaining
+        columns are the shared channels it kept, and the shared width shrinks to the channels
+        some bucket keeps."""
+        if not self.bucketed:
+            return
+        for side, table in self.tables().items():
+            for b, bucket in enumerate(table.buckets):
+                index = torch.tensor(sorted(kept[bucket_group(side, b)]),
+                                     device=bucket.channels.device)
+                bucket.channels = bucket.channels[index]
+        self.compact_shared_width()
+
+    def group_popularity(self):
+        """``{embedding group: mean training degree of its rows}`` (all rows for the unbucketed
+        model's one embedding group)."""
+        if not self.bucketed:
+            rows = np.concatenate(list(self.degrees.values()))
+            return {EMBEDDING_GROUP: float(rows.mean())}
+        return {bucket_group(side, b): float(self.degrees[side][
+                    (table.bucket_of_row == b).cpu().numpy()].mean())
+                for side, table in self.tables().items() for b in range(len(table.buckets))}
+
+    def compact_shared_width(self):
+        """The shared width becomes the channels some bucket keeps (renumbered in order)."""
+        tables = self.tables().values()
+        used = torch.unique(torch.cat([b.channels for t in tables for b in t.buckets]))
+        channel_of = torch.full((self.user_embedding.embedding_dim,), -1, dtype=torch.long,
+                                device=used.device)
+        channel_of[used] = torch.arange(used.numel(), device=used.device)
+        for table in tables:
+            table.place(used.numel(), channel_of)
+        self.drop_cached_embeddings()
+
     def channel_groups(self):
         """The prunable channel groups, in a fixed order: the embedding width, then each
-        transform's hidden width."""
+        transform's hidden width; for a bucketed model, each bucket's table, users first."""
+        if self.bucketed:
+            return [ChannelGroup(bucket_group(side, b), bucket.table.embedding_dim,
+                                 producers=(bucket.table,))
+                    for side, table in self.tables().items()
+                    for b, bucket in enumerate(table.buckets)]
         ups = tuple(t.up for t in self.transforms)
         downs = tuple(t.down for t in self.transforms)
         groups = [
@@ -163,6 +232,8 @@ class GCNPruneGAN(GeneralRecommender):
         x = self.ego_embeddings()
         if embedding_mask is not None:
             x = x * embedding_mask
+        elif self.bucketed and self.channel_masks:
+            x = x * self.row_masks(self.channel_masks)
         total = x
         for layer in range(self.n_layers):
             x = propagate(self.adjacency, x)
@@ -173,6 +244,12 @@ class GCNPruneGAN(GeneralRecommender):
         final = total / (self.n_layers + 1)
         return torch.split(final, [self.n_users, self.n_items])
 
+    def row_masks(self, masks):
+        """``(users + items, width)``: every row's bucket mask, from ``{group: mask}``."""
+        return torch.cat([
+            table.row_masks(masks[bucket_group(side, b)] for b in range(len(table.buckets)))
+            for side, table in self.tables().items()])
+
     def ego_embeddings(self):
         """Every user's then every item's embedding row. With autograd on, the tables are called
         (``emb(ids)``), as torch-pruning's tracer needs to see them; without it (scoring) their
@@ -181,6 +258,8 @@ class GCNPruneGAN(GeneralRecommender):
             return torch.cat(
                 [self.user_embedding(self.user_ids), self.item_embedding(self.item_ids)]
             )
+        if self.bucketed:
+            return torch.cat([self.user_embedding.rows(), self.item_embedding.rows()])
         return torch.cat([self.user_embedding.weight, self.item_embedding.weight])
 
     def normalised(self, user_final, item_final):
@@ -201,6 +280,29 @@ class GCNPruneGAN(GeneralRecommender):
         ``propagated()`` under an embedding mask ``m`` is then ``propagated()`` unmasked times
         ``m``, channel by channel, and a frozen student's masked outputs need no propagation."""
         return not self.transforms
+
+    def propagated_parts(self):
+        """``{embedding group: (users, items)}``: what the rows of each group contribute to the
+        unmasked ``propagated()``. Without layer transforms, ``propagated()`` under masks is the
+        sum of these parts, each times its group's mask, channel by channel."""
+        if not self.masks_commute_with_propagation():
+            raise ValueError("parts need a model without layer transforms")
+        self.set_channel_masks({})
+        if not self.bucketed:
+            return {EMBEDDING_GROUP: self.propagated()}
+        ego = self.ego_embeddings()
+        owners = torch.cat([self.user_embedding.bucket_of_row,
+                            self.item_embedding.bucket_of_row + len(self.user_embedding.buckets)])
+        parts = {}
+        for index, group in enumerate(self.channel_groups()):
+            x = ego * (owners == index).unsqueeze(1).to(ego.dtype)
+            total = x
+            for _ in range(self.n_layers):
+                x = propagate(self.adjacency, x)
+                total = total + x
+            parts[group.name] = torch.split(total / (self.n_layers + 1),
+                                            [self.n_users, self.n_items])
+        return parts
 
     def calculate_loss(self, interaction):
         self.drop_cached_embeddings()

@@ -24,10 +24,20 @@ def load_into(model, checkpoint):
     """Shrink ``model`` to the checkpoint's pruned widths (if any), then load its weights."""
     pruning = checkpoint.get("pruning")
     if pruning:
+        maps = bucket_maps(checkpoint["state_dict"])
+        if maps:
+            model.split_into_buckets(None, maps)
         prune_to_widths(model, pruning["widths"])
     model.load_state_dict(checkpoint["state_dict"])
     model.drop_cached_embeddings()
     return model
+
+
+def bucket_maps(state_dict):
+    """``{"user": ..., "item": ...}``: the popularity-bucket maps a bucketed model's state dict
+    records (``{}`` for a model without buckets)."""
+    return {side: state_dict[f"{side}_embedding.bucket_of_row"] for side in ("user", "item")
+            if f"{side}_embedding.bucket_of_row" in state_dict}
 
 
 def check_teacher_file(path, label="teacher_checkpoint"):

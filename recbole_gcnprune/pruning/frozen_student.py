@@ -3,7 +3,9 @@ row by row.
 
 For a model whose embedding masks commute with its propagation (LightGCN: propagation and layer
 mean are linear, channel by channel), the student's final embeddings under a mask ``m`` are the
-teacher's propagated embeddings times ``m``, then normalised as the ranking loss scores them. A
+teacher's propagated embeddings times ``m``, then normalised as the ranking loss scores them. With
+popularity buckets each bucket's rows have their own mask: the final embeddings are then the sum
+over buckets of what that bucket's rows propagate to (``propagated_parts``), times its mask. A
 search step reads only some rows of them (the batch's users and items, the distillation's
 profiles), so ``MaskedRows`` masks and normalises just those rows when they are indexed: no
 propagation and no full-table work per step, and nothing to back-propagate into but the mask.
@@ -15,41 +17,43 @@ import torch
 
 
 class MaskedRows:
-    """``normalise(table * mask)``, computed for the rows an index asks for.
+    """``normalise(sum_g table_g * mask_g)``, computed for the rows an index asks for.
 
     Supports what the search reads off final embeddings: ``rows[index]``, ``.shape`` and ``.T``
     (the whole table, transposed: for ``own_item_scores``' whole-catalogue product)."""
 
-    def __init__(self, table, mask, normalise):
-        self.table = table
-        self.mask = mask
+    def __init__(self, tables_and_masks, normalise):
+        self.tables_and_masks = tables_and_masks
         self.normalise = normalise
 
     def __getitem__(self, index):
-        return self.normalise(self.table[index] * self.mask)
+        return self.normalise(sum(table[index] * mask for table, mask in self.tables_and_masks))
 
     @property
     def shape(self):
-        return self.table.shape
+        return self.tables_and_masks[0][0].shape
 
     @property
     def T(self):  # noqa: N802 (the tensor attribute it stands in for)
-        return self.normalise(self.table * self.mask).T
+        return self.normalise(sum(table * mask for table, mask in self.tables_and_masks)).T
 
 
 class FrozenStudent:
-    """The teacher's unmasked propagated embeddings, captured once, and the student's final
-    embeddings under a mask of the embedding channels as ``MaskedRows``."""
+    """The teacher's unmasked propagated embeddings (per embedding group), captured once, and the
+    student's final embeddings under masks of those groups as ``MaskedRows``."""
 
     def __init__(self, model):
-        model.set_channel_masks({})
         with torch.no_grad():
-            self.user_table, self.item_table = (t.detach() for t in model.propagated())
+            self.parts = {name: tuple(t.detach() for t in part)
+                          for name, part in model.propagated_parts().items()}
         self.model = model
 
-    def outputs(self, embedding_mask):
-        return (MaskedRows(self.user_table, embedding_mask, self.model.normalised_users),
-                MaskedRows(self.item_table, embedding_mask, self.model.normalised_items))
+    def outputs(self, masks):
+        """``(users, items)`` under ``{group: mask}`` (every group of the parts)."""
+        return tuple(
+            MaskedRows([(part[side], masks[name]) for name, part in self.parts.items()], norm)
+            for side, norm in enumerate((self.model.normalised_users,
+                                         self.model.normalised_items)))
 
 
 @contextmanager

@@ -29,7 +29,6 @@ import torch
 import torch.nn.functional as F
 
 from recbole_gcnprune.determinism import deterministic_algorithms
-from recbole_gcnprune.model.gcn_prune_gan import EMBEDDING_GROUP
 from recbole_gcnprune.pruning.discriminator import ProfileDiscriminator, score_profiles
 from recbole_gcnprune.pruning.distill import RankingDistillation, profile_kl
 from recbole_gcnprune.pruning.frozen_student import FrozenStudent, parameters_frozen
@@ -133,7 +132,7 @@ class AdversarialMaskSearch:
         if self.frozen_student is None:
             self.student.set_channel_masks(masks)
             return self.student.forward()
-        return self.frozen_student.outputs(masks[EMBEDDING_GROUP])
+        return self.frozen_student.outputs(masks)
 
     def _step(self, interaction, tau):
         s = self.settings

@@ -39,20 +39,35 @@ def per_channel_sum(tensor, dim):
     return tensor.sum(dim=other) if other else tensor
 
 
+def channel_cost(group):
+    """Parameters one channel of ``group`` holds (over all its producer and consumer slices)."""
+    return sum(w.numel() // w.shape[d] for w, d in channel_slices(group))
+
+
+def per_parameter(scores, group):
+    """``scores`` of ``group``'s channels divided by the parameters a channel holds: comparable
+    across groups of different sizes (a global allocation's currency); the order within the
+    group is unchanged."""
+    return scores / channel_cost(group)
+
+
 class MagnitudeImportance:
-    """L2 norm of each channel's weights over all its slices."""
+    """Energy (squared L2 norm) of each channel's weights over all its slices, per parameter:
+    the mean squared weight of the channel, ordered within a group as its L2 norm is."""
 
     def __call__(self, model, groups):
         with torch.no_grad():
             return {
-                g.name: sum(per_channel_sum(w.pow(2), d) for w, d in channel_slices(g)).sqrt()
+                g.name: per_parameter(
+                    sum(per_channel_sum(w.pow(2), d) for w, d in channel_slices(g)), g)
                 for g in groups
             }
 
 
 class TaylorImportance:
     """First-order Taylor (Molchanov et al. 2019): per batch, the change of the loss when a
-    channel is removed, ``(sum_w w * dL/dw)^2``, averaged over ``n_batches`` training batches."""
+    channel is removed, ``(sum_w w * dL/dw)^2``, averaged over ``n_batches`` training batches,
+    per parameter of the channel."""
 
     def __init__(self, batches, loss_fn, n_batches=20):
         self.batches = batches
@@ -74,7 +89,7 @@ class TaylorImportance:
                     totals[g.name] = totals[g.name] + change.pow(2)
             seen += 1
         model.zero_grad()
-        return {name: total / max(seen, 1) for name, total in totals.items()}
+        return {g.name: per_parameter(totals[g.name] / max(seen, 1), g) for g in groups}
 
 
 class RandomImportance:

@@ -55,6 +55,7 @@ def prune_channels(model, kept):
             for module in group.consumers:
                 _pruner(_IN, module)(module, removed)
         _check_shapes(group, len(keep))
+    model.channels_pruned({name: sorted(k) for name, k in kept.items()})
     model.set_channel_masks({})
     return model
 
