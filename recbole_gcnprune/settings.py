@@ -48,7 +48,7 @@ def one_of(*choices):
 def key(default, kind, doc, example=None, phase="all", optional=False):
     """A settings field. ``kind``: (check, expected); ``phase``: what the key acts on (``search``:
     the gan search only; ``taylor``: the taylor criterion only; ``inherit``: only a model that
-    starts from the teacher's weights; ``distill``: every run but train_small, which learns
+    starts from the teacher's weights; ``buckets``: an allocation over popularity buckets; ``distill``: every run but train_small, which learns
     without the teacher; ``all``); ``optional``: None is a valid value (``~`` on the command line) and means what
     ``doc`` says."""
     check, expected = kind
@@ -69,8 +69,20 @@ class PruneSettings:
         "distill_small (the same, distilled from the teacher), none (the dense teacher only)")
     prune_ratio: float = key(
         0.75, (lambda v: _number(v) and 0 < v < 1,
-               "the fraction of channels to remove, strictly between 0 and 1"),
-        "fraction of every channel group's channels removed (0.75 keeps 25%)")
+               "the fraction of parameters to remove, strictly between 0 and 1"),
+        "fraction of the prunable parameters removed (0.75 keeps 25%), spent as "
+        "prune_allocation says")
+    prune_allocation: str = key(
+        "uniform", one_of("uniform", "global", "frequency"),
+        "how the budget is spent: uniform (every group keeps the same share of its channels), "
+        "global (one cost-aware choice over the channels of every popularity bucket, by the "
+        "criterion's scores per parameter), frequency (bucket widths ~ popularity^0.3, "
+        "Ginart et al.)")
+    popularity_buckets: int = key(
+        4, POSITIVE_INT,
+        "global and frequency: the user and the item tables are each split into this many "
+        "popularity buckets (by training degree, equal interaction mass), each a channel group "
+        "with its own width", phase="buckets")
     prune_rotation: str = key(
         "pca", one_of("pca", "none"),
         "pca: rotate the embedding channels into the teacher's principal basis before the "
@@ -140,6 +152,10 @@ class PruneSettings:
                 example = rule.example.format(name=f.name)
                 raise ConfigError(f"invalid {f.name}={value!r}: must be {rule.expected} "
                                   f"(e.g. {example})")
+        if self.prune_allocation == "global" and self.prune_criterion == "train_small":
+            raise ConfigError("prune_allocation=global needs a teacher's channel scores, which "
+                              "train_small never trains: use --prune_allocation=frequency or "
+                              "--prune_criterion=distill_small")
         if isinstance(self.teacher_checkpoint, os.PathLike):
             object.__setattr__(self, "teacher_checkpoint", os.fspath(self.teacher_checkpoint))
 
@@ -170,7 +186,8 @@ class PruneSettings:
         """Keys that do not act on a run of this criterion (left out of its cache key)."""
         criterion = self.prune_criterion
         unused_phases = {"search": criterion != "gan", "taylor": criterion != "taylor",
-                         "inherit": self.from_scratch, "distill": criterion == "train_small"}
+                         "inherit": self.from_scratch, "distill": criterion == "train_small",
+                         "buckets": self.prune_allocation == "uniform"}
         return tuple(f.name for f in fields(self) if unused_phases.get(f.metadata["phase"]))
 
 

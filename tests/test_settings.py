@@ -33,7 +33,7 @@ def test_a_non_optional_key_given_as_none_takes_the_default():
 
 
 @pytest.mark.parametrize("key, value, pattern", [
-    ("prune_ratio", 1.0, r"^invalid prune_ratio=1\.0: must be the fraction of channels to remove"),
+    ("prune_ratio", 1.0, r"^invalid prune_ratio=1\.0: must be the fraction of parameters to remove"),
     ("search_epochs", -1, r"^invalid search_epochs=-1: must be a non-negative integer "
                           r"\(e\.g\. --search_epochs=30\)$"),
     ("finetune_learning_rate", 0, r"must be a number > 0, or ~ \(e\.g\. "

@@ -105,6 +105,14 @@ class BucketedEmbedding(nn.Module):
         """Every row at the shared width (zeros in the channels its bucket does not keep)."""
         return self(torch.arange(self.num_embeddings, device=self.bucket_of_row.device))
 
+    @torch.no_grad()
+    def init_as_one_table(self):
+        """Xavier-uniform initialisation at the bound of one ``rows x shared width`` table (what
+        ``nn.init.xavier_uniform_`` gives the unsplit table), in every bucket."""
+        bound = (6.0 / (self.num_embeddings + self.embedding_dim)) ** 0.5
+        for bucket in self.buckets:
+            bucket.table.weight.uniform_(-bound, bound)
+
     def row_masks(self, masks):
         """``(rows, width)``: each row's bucket's mask, from one 1-D mask per bucket."""
         return torch.stack(list(masks))[self.bucket_of_row]

@@ -102,8 +102,11 @@ class GCNPruneGAN(GeneralRecommender):
         self._init_weights()
 
     def _init_weights(self):
-        nn.init.xavier_uniform_(self.user_embedding.weight)
-        nn.init.xavier_uniform_(self.item_embedding.weight)
+        for table in self.tables().values():
+            if isinstance(table, BucketedEmbedding):
+                table.init_as_one_table()
+            else:
+                nn.init.xavier_uniform_(table.weight)
         for transform in self.transforms:
             transform.down.apply(xavier_uniform_initialization)
             nn.init.zeros_(transform.up.weight)  # an untrained bottleneck is the identity

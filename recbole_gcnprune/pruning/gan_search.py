@@ -3,17 +3,20 @@
 Per training batch:
 1. the generator gives keep-logits; a Gumbel-sigmoid sample gives soft masks ``m_g``;
 2. the student (the teacher's weights, trained on) runs under ``m``;
-3. the discriminator learns teacher score profiles = real, student profiles = fake, on a fresh
-   random sample of items per step (discriminator.py);
+3. the discriminator learns teacher panels = real, student panels = fake: for each user, scores
+   on the teacher's top items and on shared random items, beside the teacher's user and item
+   vectors (discriminator.py);
 4. generator + student minimise
    ``rank + adv_weight * adv + distill_weight * KL(teacher || student)
    + budget_weight * budget`` where ``rank`` is the model's own ranking loss under the masks
    (left out for a frozen student, which cannot re-scale its scores: the loss would judge a
    channel set by how its scores sit against the loss's margin, not by how it ranks), ``adv``
    asks the discriminator to call the student real, the KL is between softmaxes of each user's
-   standardised scores on the sampled items, and
-   ``budget = sum_g (mean_c sigmoid(logit_gc) - keep)^2``.
-The search returns ``sigmoid(logit)`` per channel; the caller keeps the top-k per group.
+   standardised scores on the sampled items, and ``budget`` pulls the expected kept parameters to
+   the budget: ``(sum_gc cost_g sigmoid(logit_gc) / sum_gc cost_g - keep)^2`` for the global
+   allocation (one budget, spent where the generator chooses), ``sum_g (mean_c sigmoid(logit_gc)
+   - keep_g)^2`` for the others (``keep_g``: the share the allocation gives group ``g``).
+The search returns ``sigmoid(logit)`` per channel; the caller selects under the allocation.
 
 A ``student_lr`` of 0 freezes the student at the teacher's weights: only the generator (and the
 discriminator) learn, and the search chooses channels without changing the weights that
@@ -29,20 +32,23 @@ import torch
 import torch.nn.functional as F
 
 from recbole_gcnprune.determinism import deterministic_algorithms
-from recbole_gcnprune.pruning.discriminator import ProfileDiscriminator, score_profiles
+from recbole_gcnprune.pruning.discriminator import PanelDiscriminator, Panels, discriminator_loss
 from recbole_gcnprune.pruning.distill import RankingDistillation, profile_kl
 from recbole_gcnprune.pruning.frozen_student import FrozenStudent, parameters_frozen
 from recbole_gcnprune.pruning.generator import (
     MaskGenerator,
     annealed_tau,
-    channel_descriptors,
+    generator_inputs,
     gumbel_sigmoid,
 )
+from recbole_gcnprune.pruning.groups import frequency_widths, parameter_budget
+from recbole_gcnprune.pruning.importance import channel_cost
 
 @dataclass(frozen=True)
 class SearchSettings:
     epochs: int
     keep_fraction: float
+    allocation: str
     adv_weight: float
     distill_weight: float
     budget_weight: float
@@ -74,9 +80,13 @@ class AdversarialMaskSearch:
             settings.max_users,
         )
         self.groups = student.channel_groups()
+        self.popularity = student.group_popularity()
+        self.costs = {g.name: channel_cost(g) for g in self.groups}
+        self.keep_targets = self._keep_targets()
         device = self.distillation.teacher_user.device
         self.generator = MaskGenerator({g.name: g.width for g in self.groups}).to(device)
-        self.discriminator = ProfileDiscriminator(settings.n_items_sampled).to(device)
+        self.panels = Panels(self.distillation.teacher_user, self.distillation.teacher_item)
+        self.discriminator = PanelDiscriminator(self.panels.teacher_user.shape[1]).to(device)
         self.frozen = settings.student_lr == 0
         self.opt_student = None if self.frozen else torch.optim.Adam(
             student.parameters(), lr=settings.student_lr)
@@ -90,6 +100,25 @@ class AdversarialMaskSearch:
             self.discriminator.parameters(), lr=settings.discriminator_lr
         )
         self.history = []
+
+    def _keep_targets(self):
+        """Each group's kept share under a per-group allocation (uniform, frequency)."""
+        keep = self.settings.keep_fraction
+        if self.settings.allocation != "frequency":
+            return {g.name: keep for g in self.groups}
+        widths = frequency_widths(self.groups, self.popularity,
+                                  parameter_budget(self.groups, 1 - keep))
+        return {g.name: widths[g.name] / g.width for g in self.groups}
+
+    def budget_penalty(self, logits):
+        """Squared distance of the expected kept parameters (global) or of each group's expected
+        kept share (per group) to the allocation's target."""
+        keep = {name: torch.sigmoid(v) for name, v in logits.items()}
+        if self.settings.allocation == "global":
+            total = sum(self.costs[g.name] * g.width for g in self.groups)
+            spent = sum(self.costs[name] * p.sum() for name, p in keep.items()) / total
+            return (spent - self.settings.keep_fraction) ** 2
+        return sum((p.mean() - self.keep_targets[name]) ** 2 for name, p in keep.items())
 
     def keep_probabilities(self):
         """``{group: sigmoid(logits)}`` under the student's current weights."""
@@ -125,7 +154,7 @@ class AdversarialMaskSearch:
         return self.frozen_descriptors or self._weight_descriptors()
 
     def _weight_descriptors(self):
-        return {g.name: channel_descriptors(g) for g in self.groups}
+        return generator_inputs(self.groups, self.popularity)
 
     def _student_outputs(self, masks):
         """The student's final embeddings under ``masks`` (tensors, or ``MaskedRows``)."""
@@ -142,19 +171,19 @@ class AdversarialMaskSearch:
         user = interaction[self.student.USER_ID]
         rank = (self._rank(interaction, user_all, item_all) if s.rank_weight
                 else torch.zeros((), device=user.device))
-        _, (teacher_profiles, student_profiles) = self.distillation.users_and_profiles(
-            user, user_all, item_all
-        )
-        real, fake = score_profiles(teacher_profiles, student_profiles)
+        users = self.distillation.sample_users(user)
+        shared = self.distillation.shared_items(users.device)
+        teacher_profiles, student_profiles = self.distillation.shared_scores(
+            users, shared, user_all, item_all)
+        panel = self.panels.items(users, shared)
+        pairs, real = self.panels.teacher_side(users, panel)
+        fake = self.panels.student_scores(users, panel, user_all, item_all)
 
-        d_loss = self._discriminator_step(real, fake)
+        d_loss, d_accuracy = self._discriminator_step(pairs, real, fake)
         adv = F.binary_cross_entropy_with_logits(
-            self.discriminator(fake), torch.ones(fake.shape[0], device=fake.device)
-        )
+            self.discriminator(pairs, fake), torch.ones(fake.shape[0], device=fake.device))
         distill = profile_kl(teacher_profiles, student_profiles)  # standardises them itself
-        budget = sum(
-            (torch.sigmoid(v).mean() - s.keep_fraction) ** 2 for v in logits.values()
-        )
+        budget = self.budget_penalty(logits)
         loss = (s.rank_weight * rank + s.adv_weight * adv + s.distill_weight * distill
                 + s.budget_weight * budget)
         self.student.zero_grad(set_to_none=True)
@@ -164,7 +193,7 @@ class AdversarialMaskSearch:
             self.opt_student.step()
         self.opt_generator.step()
         return {"rank": rank.item(), "adv": adv.item(), "distill": distill.item(),
-                "budget": budget.item(), "disc": d_loss}
+                "budget": budget.item(), "disc": d_loss, "disc_accuracy": d_accuracy}
 
     def _rank(self, interaction, user_all, item_all):
         student = self.student
@@ -173,15 +202,14 @@ class AdversarialMaskSearch:
             interaction[student.ITEM_ID], interaction[student.NEG_ITEM_ID],
         ).sum()
 
-    def _discriminator_step(self, real, fake):
-        ones = torch.ones(real.shape[0], device=real.device)
-        loss = F.binary_cross_entropy_with_logits(
-            self.discriminator(real), ones
-        ) + F.binary_cross_entropy_with_logits(self.discriminator(fake.detach()), 0 * ones)
+    def _discriminator_step(self, pairs, real, fake):
+        """One step of the discriminator; its loss and accuracy."""
+        loss, accuracy = discriminator_loss(self.discriminator(pairs, real),
+                                            self.discriminator(pairs, fake.detach()))
         self.opt_discriminator.zero_grad()
         loss.backward()
         self.opt_discriminator.step()
-        return loss.item()
+        return loss.item(), accuracy
 
     def _log_epoch(self, epoch, means):
         probs = self.keep_probabilities()

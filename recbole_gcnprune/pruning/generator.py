@@ -1,8 +1,12 @@
 """The generator: keep-logits for every channel of every group, and their relaxation.
 
-A shared MLP maps per-channel descriptors of the student's current weights (log L2 norm of the
+A shared MLP maps per-channel descriptors to a logit, to which a learned per-channel offset is
+added. Descriptors: of the student's current weights, within the group (log L2 norm of the
 producer slices, of the consumer slices, and L1 norm of the producer slices; z-scored within the
-group) plus a learned group embedding to a logit, to which a learned per-channel offset is added.
+group), and across groups, what an allocation weighs (z-scored over every channel of every
+group): the channel's energy per parameter, the group's cost per channel (its rows), the mean
+training degree of its rows, and the channel's position in the group (the rotated basis orders
+channels by energy); plus a learned group embedding.
 The MLP lets what it learns about one channel transfer to similar channels; the offsets let it
 single out any channel.
 
@@ -17,9 +21,15 @@ import math
 import torch
 from torch import nn
 
-from recbole_gcnprune.pruning.importance import consumer_slices, per_channel_sum, producer_slices
+from recbole_gcnprune.pruning.importance import (
+    MagnitudeImportance,
+    channel_cost,
+    consumer_slices,
+    per_channel_sum,
+    producer_slices,
+)
 
-N_DESCRIPTORS = 3
+N_DESCRIPTORS = 7
 
 
 def _zscore(x):
@@ -43,6 +53,21 @@ def channel_descriptors(group):
         _log_sum(producers, torch.abs, group.width),
     ]
     return torch.stack([_zscore(f) for f in features], dim=1)
+
+
+@torch.no_grad()
+def generator_inputs(groups, popularity):
+    """``{group: (width, N_DESCRIPTORS)}``: within-group descriptors, then the cross-group ones
+    (module docstring). ``popularity``: ``{group: mean training degree}`` (missing: 1)."""
+    energy = MagnitudeImportance()(None, groups)
+    across = [torch.cat([torch.log(energy[g.name].cpu() + 1e-12) for g in groups])]
+    for value in (lambda g: math.log(channel_cost(g)),
+                  lambda g: math.log(popularity.get(g.name, 1.0) + 1.0)):
+        across.append(torch.cat([torch.full((g.width,), value(g)) for g in groups]))
+    across.append(torch.cat([torch.arange(g.width) / g.width for g in groups]))
+    across = torch.stack([_zscore(a) for a in across], dim=1).split([g.width for g in groups])
+    return {g.name: torch.cat([channel_descriptors(g), a], dim=1)
+            for g, a in zip(groups, across)}
 
 
 class MaskGenerator(nn.Module):

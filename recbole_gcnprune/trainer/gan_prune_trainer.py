@@ -29,7 +29,7 @@ from recbole_gcnprune.pruning.checkpoint import (
 )
 from recbole_gcnprune.pruning.distill import RankingDistillation
 from recbole_gcnprune.pruning.gan_search import AdversarialMaskSearch, SearchSettings
-from recbole_gcnprune.pruning.groups import hard_masks, kept_widths, select_channels
+from recbole_gcnprune.pruning.groups import allocated_widths, hard_masks, select_channels
 from recbole_gcnprune.pruning.importance import (
     KeepProbabilityImportance,
     MagnitudeImportance,
@@ -76,6 +76,7 @@ class GANPruneTrainer(PhaseResume, Trainer):
         self.search_settings = SearchSettings(
             epochs=settings.search_epochs,
             keep_fraction=1.0 - self.prune_ratio,
+            allocation=settings.prune_allocation,
             adv_weight=settings.adv_weight,
             distill_weight=settings.distill_weight,
             budget_weight=settings.budget_weight,
@@ -144,22 +145,47 @@ class GANPruneTrainer(PhaseResume, Trainer):
         return self.best_valid_score, self.best_valid_result
 
     def _select(self, train_data, valid_data, verbose, show_progress):
-        """Phase 1+2: teacher, then kept indices per group under the budget."""
+        """Phase 1+2: teacher, then kept indices per group under the budget. train_small's and
+        distill_small's widths come from the allocation alone (distill_small's global one from
+        the teacher's magnitudes), their channels are re-initialised."""
         if self.settings.from_scratch:
             if self._distills():  # distill_small: the teacher is the distillation target only
                 self._teacher(train_data, valid_data, verbose, show_progress)
             self._seed_phase(train_data, "selection")
-            widths = kept_widths(self.model.channel_groups(), self.prune_ratio)
+            self._split_into_buckets()
+            groups = self.model.channel_groups()
+            if self.settings.prune_allocation == "global":
+                widths = {n: len(k) for n, k in self._allocate(MagnitudeImportance()(
+                    self.model, groups)).items()}
+            else:
+                widths = allocated_widths(groups, self.prune_ratio,
+                                          self.settings.prune_allocation,
+                                          self.model.group_popularity())
             return {name: list(range(width)) for name, width in widths.items()}
         self._teacher(train_data, valid_data, verbose, show_progress)
         self._seed_phase(train_data, "selection")
         start = time()
         if self.settings.prune_rotation == "pca":
             self._rotate_teacher()
-        scores = self._importance(train_data, valid_data)(self.model, self.model.channel_groups())
-        kept = select_channels(self.model.channel_groups(), scores, self.prune_ratio)
+        self._split_into_buckets()
+        kept = self._allocate(
+            self._importance(train_data, valid_data)(self.model, self.model.channel_groups()))
         self.report["selection_seconds"] = time() - start
         return kept
+
+    def _split_into_buckets(self):
+        """Allocations other than uniform: one channel group per popularity bucket."""
+        if self.settings.prune_allocation == "uniform":
+            return
+        self.model.split_into_buckets(self.settings.popularity_buckets)
+        self.report["buckets"] = {
+            "rows": {g.name: g.producers[0].num_embeddings for g in self.model.channel_groups()},
+            "mean_degree": {k: round(v, 3) for k, v in self.model.group_popularity().items()}}
+
+    def _allocate(self, scores):
+        """Kept channels of every group under the budget, as ``prune_allocation`` spends it."""
+        return select_channels(self.model.channel_groups(), scores, self.prune_ratio,
+                               self.settings.prune_allocation, self.model.group_popularity())
 
     def _rotate_teacher(self):
         """Principal-basis rotation of the embedding channels. The function is unchanged, so the
@@ -199,8 +225,7 @@ class GANPruneTrainer(PhaseResume, Trainer):
 
     def _pruned_valid_score(self, valid_data, keep_probabilities):
         """Validation score of the student under hard top-k masks (= the pruned model)."""
-        kept = select_channels(self.model.channel_groups(), keep_probabilities, self.prune_ratio)
-        return self._kept_valid_score(valid_data, kept)
+        return self._kept_valid_score(valid_data, self._allocate(keep_probabilities))
 
     def _kept_valid_score(self, valid_data, kept):
         """Validation score of the model hard-masked to the ``kept`` channels of every group (the
@@ -241,10 +266,10 @@ class GANPruneTrainer(PhaseResume, Trainer):
         for every tensor a fresh model initialises (Ash & Adams, "On Warm-Starting Neural
         Network Training", NeurIPS 2020: warm-started weights generalise worse than fresh ones;
         shrinking them and adding fresh-init noise closes the gap)."""
-        inherited = {k: v.clone() for k, v in self.model.state_dict().items()}
+        inherited = {k: v.clone() for k, v in self.model.named_parameters()}
         self.model._init_weights()
-        for name, tensor in self.model.state_dict().items():
-            weight = self.settings.inherit_weight
+        weight = self.settings.inherit_weight
+        for name, tensor in self.model.named_parameters():
             tensor.mul_(1 - weight).add_(inherited[name], alpha=weight)
 
     def _finetune(self, train_data, valid_data, verbose, saved, show_progress, callback_fn):
