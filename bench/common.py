@@ -129,14 +129,33 @@ def add_one_run_args(parser):
 
 def overrides(args):
     """``--set key=value ...`` as a dict, each value read as JSON where it parses."""
+    return parse_pairs(args.set)
+
+
+def parse_pairs(items):
+    """``["key=value", ...]`` as a dict, each value read as JSON where it parses."""
     extra = {}
-    for item in args.set:
+    for item in items:
         key, value = item.split("=", 1)
         try:
             extra[key] = json.loads(value)
         except json.JSONDecodeError:
             extra[key] = value
     return extra
+
+
+def method_settings(method):
+    """The config keys a method label sets: ``CRITERION[@ALLOCATION][+KEY=VALUE...]``, e.g.
+    ``gan@global+adv_weight=0`` (gan, the global allocation, no adversarial term)."""
+    head, *pairs = method.split("+")
+    criterion, _, allocation = head.partition("@")
+    if criterion not in CRITERIA:
+        sys.exit(f"error: unknown criterion {criterion!r} in {method!r}: use one of "
+                 f"{', '.join(CRITERIA)}, optionally @ALLOCATION and +KEY=VALUE")
+    settings = {"prune_criterion": criterion, **parse_pairs(pairs)}
+    if allocation:
+        settings["prune_allocation"] = allocation
+    return settings
 
 
 # ------------------------------------------------------------------------------------ header
@@ -282,7 +301,8 @@ def row_settings(args):
 
 def row_path(args, seed, ratio, criterion, work_dir=None):
     """Where the row of (seed, ratio, criterion) is cached in ``work_dir`` (``--work-dir``)."""
-    name = f"row-{seed}-split{args.split_seed}-{float(ratio)}-{criterion}.json"
+    label = criterion.replace("@", "-at-").replace("+", "-with-").replace("=", "-")
+    name = f"row-{seed}-split{args.split_seed}-{float(ratio)}-{label}.json"
     return os.path.join(work_dir or args.work_dir, args.dataset, name)
 
 
@@ -325,8 +345,8 @@ def run_row(args, seed, ratio, criterion):
 
     start = time.time()
     config = {"seed": seed, "split_seed": args.split_seed, "prune_ratio": ratio,
-              "prune_criterion": criterion, "checkpoint_dir": checkpoint_dir(args),
-              **overrides(args)}
+              "checkpoint_dir": checkpoint_dir(args), **overrides(args),
+              **method_settings(criterion)}
     result = run_recbole_prune("GCNPruneGAN", args.dataset, args.config_files, config)
     report = result["report"]
     row = {"seed": seed, "prune_ratio": ratio, "criterion": criterion, **row_settings(args),
@@ -338,9 +358,23 @@ def run_row(args, seed, ratio, criterion):
            "teacher_train_seconds": report.get("teacher", {}).get("train_seconds"),
            "checkpoint": os.path.join(report["run_dir"], "finetune.pth"),
            "teacher_file": report.get("teacher_file"), "cpu": cpu(),
-           "code_version": report.get("code_version")}
+           "code_version": report.get("code_version"),
+           "ndcg_by_popularity": popularity_ndcg(args, config, report)}
     write_json(path, row)
     return row
+
+
+def popularity_ndcg(args, config, report):
+    """Test NDCG@20 by popularity group of the test items (head, torso, tail) of a run's
+    fine-tuned model."""
+    from recbole_gcnprune.config import Config
+    from recbole_gcnprune.popularity_metrics import ndcg_by_popularity
+    from recbole_gcnprune.quick_start import load_data, load_model
+
+    config = Config("GCNPruneGAN", args.dataset, args.config_files, config)
+    _, (train, _valid, test) = load_data(config)
+    model = load_model(config, train, os.path.join(report["run_dir"], "finetune.pth"))
+    return ndcg_by_popularity(model, train, test)
 
 
 def code_versions(rows):

@@ -1,4 +1,5 @@
-"""Pruning criteria side by side: GAN vs magnitude, taylor, random and train_small.
+"""Pruning criteria and allocations side by side: GAN vs magnitude, taylor, random and
+train_small, each under any budget allocation.
 
 For each seed, one dense teacher (trained once, cached, shared by every criterion and ratio) is
 pruned to each budget by each criterion, fine-tuned with the same early stopping, and tested with
@@ -10,6 +11,11 @@ A work dir holds the rows of one setting: rows record their overrides and config
 row of other settings is refused rather than reused.
 
     python -m bench.prune_compare --dataset ml-100k --seeds 2020,2021,2022 --prune-ratios 0.75,0.9
+
+A method is ``CRITERION[@ALLOCATION][+KEY=VALUE...]`` (``gan@global+adv_weight=0``: gan under
+the global allocation over popularity buckets, without its adversarial term). Each row also
+reports NDCG@20 on the head, torso and tail items of the test set (a third of the training
+interactions each) and, for bucketed models, the widths each bucket kept (first seed).
 """
 
 import json
@@ -21,6 +27,7 @@ import time
 
 from bench import common
 from recbole_gcnprune.measure import interleaved_full_sort_ms
+from recbole_gcnprune.popularity_metrics import ndcg_by_popularity
 from recbole_gcnprune.quick_start import load_model
 from recbole_gcnprune.version import code_version
 from bench.common import CRITERIA, mean_std
@@ -39,7 +46,10 @@ def parse_args(argv):
                         "share their runs)")
     p.add_argument("--prune-ratios", default="0.75,0.9")
     p.add_argument("--criteria", default=",".join(DEFAULT_CRITERIA),
-                   help=f"comma-separated, from {','.join(CRITERIA)}")
+                   help=f"comma-separated methods: CRITERION[@ALLOCATION][+KEY=VALUE...], "
+                        f"CRITERION from {','.join(CRITERIA)}")
+    p.add_argument("--reference", default="gan",
+                   help="the method every other is compared with, seed by seed")
     p.add_argument("--config-files", nargs="*", default=None)
     p.add_argument("--set", nargs="*", default=[], help="extra config overrides key=value")
     p.add_argument("--work-dir", default="bench/.work")
@@ -77,7 +87,9 @@ def dense_row(args, seed, teacher_file):
     with model_and_trainer(config, train) as (model, trainer):
         load_into(model, read_checkpoint(teacher_file))
         result = trainer.evaluate(test, load_best_model=False)
+        by_popularity = ndcg_by_popularity(model, train, test)
     row = {"seed": seed, "test": {k: float(v) for k, v in result.items()},
+           "ndcg_by_popularity": by_popularity,
            "parameters": sum(p.numel() for p in model.parameters()),
            "code_version": code_version()}
     common.write_json(path, row)
@@ -107,7 +119,7 @@ def pipeline_ratio(row, teacher_seconds):
     if not teacher_seconds or "finetune_seconds" not in report:
         return None
     own = report.get("selection_seconds", 0.0) + report["finetune_seconds"]
-    uses_teacher = row["criterion"] != "train_small"
+    uses_teacher = common.method_settings(row["criterion"])["prune_criterion"] != "train_small"
     return (teacher_seconds * uses_teacher + own) / teacher_seconds
 
 
@@ -125,15 +137,37 @@ def share_of_dense(rows, dense_ndcg):
     return 100 * statistics.mean(r["test"]["ndcg@20"] / dense_ndcg[r["seed"]] for r in rows)
 
 
-def minus_gan(sel, rows):
-    """Paired difference of NDCG@20 to gan at the same ratio, over the seeds both have."""
-    gan = {(r["seed"], r["prune_ratio"]): r["test"]["ndcg@20"] for r in rows
-           if r["criterion"] == "gan"}
-    diffs = [r["test"]["ndcg@20"] - gan[(r["seed"], r["prune_ratio"])] for r in sel
-             if (r["seed"], r["prune_ratio"]) in gan]
-    if not diffs or sel[0]["criterion"] == "gan":
+def minus_reference(sel, rows, reference):
+    """Paired difference of NDCG@20 to ``reference`` at the same ratio, over the seeds both
+    have."""
+    ref = {(r["seed"], r["prune_ratio"]): r["test"]["ndcg@20"] for r in rows
+           if r["criterion"] == reference}
+    diffs = [r["test"]["ndcg@20"] - ref[(r["seed"], r["prune_ratio"])] for r in sel
+             if (r["seed"], r["prune_ratio"]) in ref]
+    if not diffs or sel[0]["criterion"] == reference:
         return "-"
     return "%+.4f ± %.4f (%d)" % (*mean_std(diffs), len(diffs))
+
+
+def popularity_cells(sel):
+    """Mean NDCG@20 on the head, torso and tail test items (rows without them: '-')."""
+    found = [r["ndcg_by_popularity"] for r in sel if r.get("ndcg_by_popularity")]
+    if not found:
+        return "- | - | -"
+    return " | ".join("%.4f" % statistics.mean(f[g] for f in found)
+                      for g in ("head", "torso", "tail"))
+
+
+def widths_cell(sel):
+    """The first seed's kept widths per bucket, users then items (head first); '-' for a model
+    without buckets."""
+    widths = sel[0]["widths"]
+    sides = [[widths[k] for k in sorted(widths) if k.startswith(side + ".bucket")]
+             for side in ("user", "item")]
+    if not any(sides):
+        return "-"
+    return " · ".join(f"{side[0]} {'/'.join(map(str, w))}"
+                      for side, w in zip(("user", "item"), sides))
 
 
 def speed_cells(ms, dense_ms):
@@ -155,20 +189,26 @@ def row_cpus(rows):
 
 # ------------------------------------------------------------------------------------ table
 def discriminator_lines(rows):
-    """Per gan ratio: the discriminator's loss over the search (chance is 2 ln 2 = 1.386), from
-    each run folder's ``report.json``, so a table shows whether the adversarial game was on."""
+    """Per gan method and ratio: the discriminator's loss (chance is 2 ln 2 = 1.386) and
+    accuracy over the search, from each run folder's ``report.json``, so a table shows whether
+    the adversarial game was on."""
     lines = []
-    for ratio in sorted({r["prune_ratio"] for r in rows if r["criterion"] == "gan"}):
-        losses = []
-        for row in (r for r in rows if r["criterion"] == "gan" and r["prune_ratio"] == ratio):
+    gan_rows = [r for r in rows
+                if common.method_settings(r["criterion"])["prune_criterion"] == "gan"]
+    for key in sorted({(r["prune_ratio"], r["criterion"]) for r in gan_rows}):
+        losses, accuracies = [], []
+        for row in (r for r in gan_rows if (r["prune_ratio"], r["criterion"]) == key):
             history = common.run_json(row, "report.json").get("search_history", [])
             losses.append([h["disc"] for h in history if "disc" in h])
+            accuracies += [h["disc_accuracy"] for h in history[-3:] if "disc_accuracy" in h]
         losses = [x for x in losses if x]  # seeds whose report kept no search history: left out
         if losses:
-            lines.append(f"- gan {1 - ratio:.0%}: discriminator loss per search epoch, min "
-                         f"{min(min(x) for x in losses):.3f}, mean of the last 10 "
+            accuracy = (f", accuracy over the last 3 epochs {statistics.mean(accuracies):.2f}"
+                        if accuracies else "")
+            lines.append(f"- {key[1]} {1 - key[0]:.0%}: discriminator loss per search epoch, "
+                         f"min {min(min(x) for x in losses):.3f}, mean of the last 10 "
                          f"{statistics.mean(v for x in losses for v in x[-10:]):.3f} "
-                         f"(chance {2 * math.log(2):.3f}; seeds: {len(losses)})")
+                         f"(chance {2 * math.log(2):.3f}){accuracy}; seeds: {len(losses)}")
     return ["", *lines] if lines else []
 
 
@@ -193,7 +233,8 @@ def compare_lines(args, rows):
     head = (f"NDCG@20 minus the same row of `{other_dir}` ({' / '.join(sorted(theirs))}), "
             "paired over seeds:")
     lines = []
-    for ratio, criterion in sorted(diffs, key=lambda k: (k[0], CRITERIA.index(k[1]))):
+    methods = args.criteria.split(",")
+    for ratio, criterion in sorted(diffs, key=lambda k: (k[0], methods.index(k[1]))):
         mean, std = mean_std(diffs[(ratio, criterion)])
         lines.append(f"- {criterion} {1 - ratio:.0%}: {mean:+.4f} ± {std:.4f} "
                      f"({len(diffs[(ratio, criterion)])} seeds)")
@@ -211,10 +252,10 @@ def header(args, rows, command):
             f"Speed: seed {args.seeds.split(',')[0]}'s models, interleaved, median of 7 rounds "
             f"or more over at least {args.speed_seconds:g} s",
             "", "| model | kept | seeds | params | " + " | ".join(METRICS) +
-            " | valid ndcg@20 | % of dense NDCG@20 | NDCG@20 minus gan's, same seeds |"
-            " full-sort ms/1k users |"
-            " speed-up | pipeline / dense training time |",
-            "|---|---|---|---|" + "---|" * len(METRICS) + "---|---|---|---|---|---|"]
+            f" | valid ndcg@20 | % of dense NDCG@20 | NDCG@20 minus {args.reference}'s, same "
+            "seeds | head ndcg@20 | torso ndcg@20 | tail ndcg@20 | widths per bucket |"
+            " full-sort ms/1k users | speed-up | pipeline / dense training time |",
+            "|---|---|---|---|" + "---|" * len(METRICS) + "---|" * 10]
 
 
 def render(args, dense_rows, rows, speed, command):
@@ -222,18 +263,19 @@ def render(args, dense_rows, rows, speed, command):
     dense_ndcg = {r["seed"]: r["test"]["ndcg@20"] for r in dense_rows}
     dense_ms = speed.get("dense")
     lines.append(f"| dense teacher | 100% | {len(dense_rows)} | {dense_rows[0]['parameters']:,} | "
-                 f"{metric_cells(dense_rows)} | - | 100.0 | - | {speed_cells(dense_ms, dense_ms)} "
-                 "| - |")
+                 f"{metric_cells(dense_rows)} | - | 100.0 | - | {popularity_cells(dense_rows)} | "
+                 f"- | {speed_cells(dense_ms, dense_ms)} | - |")
     teacher_seconds = {r["seed"]: r["teacher_train_seconds"] for r in rows
                        if r["teacher_train_seconds"]}
     for ratio in sorted({r["prune_ratio"] for r in rows}):
-        for criterion in CRITERIA:
+        for criterion in args.criteria.split(","):
             sel = [r for r in rows if r["prune_ratio"] == ratio and r["criterion"] == criterion]
             if sel:
                 lines.append(f"| {criterion} | {1 - ratio:.0%} | {len(sel)} | "
                              f"{sel[0]['parameters']:,} | {metric_cells(sel)} | "
                              f"{valid_cell(sel)} | {share_of_dense(sel, dense_ndcg):.1f} | "
-                             f"{minus_gan(sel, rows)} | "
+                             f"{minus_reference(sel, rows, args.reference)} | "
+                             f"{popularity_cells(sel)} | {widths_cell(sel)} | "
                              f"{speed_cells(speed.get((ratio, criterion)), dense_ms)} | "
                              f"{wall_cell(sel, teacher_seconds)} |")
     return "\n".join(lines + discriminator_lines(rows) + compare_lines(args, rows)) + "\n"

@@ -87,7 +87,7 @@ def seed_models(args, seed):
     for row in rows:
         models[f"{row['criterion']} {1 - row['prune_ratio']:.0%}"] = (
             os.path.dirname(located(args, row["checkpoint"])),
-            {**base, "prune_ratio": row["prune_ratio"], "prune_criterion": row["criterion"],
+            {**base, "prune_ratio": row["prune_ratio"], **common.method_settings(row["criterion"]),
              "checkpoint_dir": common.checkpoint_dir(args)})
     return models
 
