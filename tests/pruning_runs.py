@@ -33,3 +33,17 @@ def fit_recording(trainer, loaders, monkeypatch, method, what):
     monkeypatch.setattr(trainer, method, record)
     trainer.fit(loaders[0], loaders[1], saved=True)
     return seen
+
+
+def rerun_without_phases(make_config, make_data, config_dict, monkeypatch):
+    """A second run of ``config_dict`` in which selection and fine-tuning must not run again
+    (they are resumed); returns ``(its test result, its trainer)``."""
+    from recbole_gcnprune.trainer import GANPruneTrainer
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("a finished phase ran again")
+
+    monkeypatch.setattr(GANPruneTrainer, "_select", must_not_run)
+    monkeypatch.setattr(GANPruneTrainer, "_finetune", must_not_run)
+    _, loaders, _, again = build(make_config, make_data, config_dict)
+    return fit_and_test(again, loaders), again
