@@ -48,7 +48,8 @@ def one_of(*choices):
 def key(default, kind, doc, example=None, phase="all", optional=False):
     """A settings field. ``kind``: (check, expected); ``phase``: what the key acts on (``search``:
     the gan search only; ``taylor``: the taylor criterion only; ``inherit``: only a model that
-    starts from the teacher's weights; ``buckets``: an allocation over popularity buckets; ``distill``: every run but train_small, which learns
+    starts from the teacher's weights; ``rotation``: a selection from the teacher's channels;
+    ``buckets``: an allocation over popularity buckets; ``distill``: every run but train_small, which learns
     without the teacher; ``all``); ``optional``: None is a valid value (``~`` on the command line) and means what
     ``doc`` says."""
     check, expected = kind
@@ -86,7 +87,8 @@ class PruneSettings:
     prune_rotation: str = key(
         "pca", one_of("pca", "none"),
         "pca: rotate the embedding channels into the teacher's principal basis before the "
-        "selection (the function is unchanged); none: keep the trained basis", phase="inherit")
+        "selection (the function is unchanged); none: keep the trained basis",
+        phase="rotation")
     teacher_checkpoint: str = key(
         None, (lambda v: isinstance(v, (str, os.PathLike)), "a file path"),
         "dense checkpoint to prune (~: train one, cached under checkpoint_dir)",
@@ -182,11 +184,19 @@ class PruneSettings:
         """train_small and distill_small: the pruned widths, re-initialised."""
         return self.prune_criterion in FROM_SCRATCH
 
+    @property
+    def searches(self):
+        """Whether the run searches masks adversarially: gan, and distill_small under the global
+        allocation (which trains the widths the gan search allocates from scratch)."""
+        return self.prune_criterion == "gan" or (
+            self.prune_criterion == "distill_small" and self.prune_allocation == "global")
+
     def inactive_keys(self):
         """Keys that do not act on a run of this criterion (left out of its cache key)."""
         criterion = self.prune_criterion
-        unused_phases = {"search": criterion != "gan", "taylor": criterion != "taylor",
+        unused_phases = {"search": not self.searches, "taylor": criterion != "taylor",
                          "inherit": self.from_scratch, "distill": criterion == "train_small",
+                         "rotation": self.from_scratch and not self.searches,
                          "buckets": self.prune_allocation == "uniform"}
         return tuple(f.name for f in fields(self) if unused_phases.get(f.metadata["phase"]))
 

@@ -63,6 +63,18 @@ def test_a_bucketed_rerun_resumes_finished_phases(make_config, make_data, bucket
     assert result == first and again.report["kept"] == trainer.report["kept"]
 
 
+def test_global_distill_small_trains_the_gan_searchs_widths_from_scratch(make_config, make_data,
+                                                                       bucket_dict):
+    widths = {}
+    for criterion in ("gan", "distill_small"):
+        _, loaders, _, trainer = build(make_config, make_data,
+                                       {**bucket_dict, "prune_criterion": criterion})
+        trainer.fit(loaders[0], loaders[1], saved=True)
+        widths[criterion] = trainer.report["kept"]
+    assert widths["distill_small"] == widths["gan"]
+    assert "search_history" in trainer.report
+
+
 def test_global_train_small_is_a_one_line_config_error(make_config, bucket_dict):
     with pytest.raises(ConfigError, match="needs a teacher's channel scores"):
         make_config("GCNPruneGAN", {**bucket_dict, "prune_criterion": "train_small"})

@@ -146,24 +146,26 @@ class GANPruneTrainer(PhaseResume, Trainer):
 
     def _select(self, train_data, valid_data, verbose, show_progress):
         """Phase 1+2: teacher, then kept indices per group under the budget. train_small's and
-        distill_small's widths come from the allocation alone (distill_small's global one from
-        the teacher's magnitudes), their channels are re-initialised."""
+        distill_small's widths come from the allocation (distill_small's global one from the gan
+        search on the teacher), their channels are re-initialised."""
         if self.settings.from_scratch:
             if self._distills():  # distill_small: the teacher is the distillation target only
                 self._teacher(train_data, valid_data, verbose, show_progress)
             self._seed_phase(train_data, "selection")
+            if self.settings.searches:
+                kept = self._scored_selection(train_data, valid_data)
+                return {name: list(range(len(k))) for name, k in kept.items()}
             self._split_into_buckets()
-            groups = self.model.channel_groups()
-            if self.settings.prune_allocation == "global":
-                widths = {n: len(k) for n, k in self._allocate(MagnitudeImportance()(
-                    self.model, groups)).items()}
-            else:
-                widths = allocated_widths(groups, self.prune_ratio,
-                                          self.settings.prune_allocation,
-                                          self.model.group_popularity())
+            widths = allocated_widths(self.model.channel_groups(), self.prune_ratio,
+                                      self.settings.prune_allocation,
+                                      self.model.group_popularity())
             return {name: list(range(width)) for name, width in widths.items()}
         self._teacher(train_data, valid_data, verbose, show_progress)
         self._seed_phase(train_data, "selection")
+        return self._scored_selection(train_data, valid_data)
+
+    def _scored_selection(self, train_data, valid_data):
+        """Rotation, buckets, the criterion's scores and the allocation's choice."""
         start = time()
         if self.settings.prune_rotation == "pca":
             self._rotate_teacher()
