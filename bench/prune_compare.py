@@ -158,6 +158,13 @@ def popularity_cells(sel):
                       for g in ("head", "torso", "tail"))
 
 
+def flops_cell(sel):
+    """Full-sort FLOPs of the first seed's pruned model, in % of the dense model's (from the
+    run's report)."""
+    report = common.run_json(sel[0], "report.json")
+    return f"{100 * report['pruned']['full_sort_flops'] / report['dense']['full_sort_flops']:.1f}"
+
+
 def widths_cell(sel):
     """The first seed's kept widths per bucket, users then items (head first); '-' for a model
     without buckets."""
@@ -254,8 +261,9 @@ def header(args, rows, command):
             "", "| model | kept | seeds | params | " + " | ".join(METRICS) +
             f" | valid ndcg@20 | % of dense NDCG@20 | NDCG@20 minus {args.reference}'s, same "
             "seeds | head ndcg@20 | torso ndcg@20 | tail ndcg@20 | widths per bucket |"
-            " full-sort ms/1k users | speed-up | pipeline / dense training time |",
-            "|---|---|---|---|" + "---|" * len(METRICS) + "---|" * 10]
+            " full-sort FLOPs, % of dense | full-sort ms/1k users | speed-up |"
+            " pipeline / dense training time |",
+            "|---|---|---|---|" + "---|" * len(METRICS) + "---|" * 11]
 
 
 def render(args, dense_rows, rows, speed, command):
@@ -264,7 +272,7 @@ def render(args, dense_rows, rows, speed, command):
     dense_ms = speed.get("dense")
     lines.append(f"| dense teacher | 100% | {len(dense_rows)} | {dense_rows[0]['parameters']:,} | "
                  f"{metric_cells(dense_rows)} | - | 100.0 | - | {popularity_cells(dense_rows)} | "
-                 f"- | {speed_cells(dense_ms, dense_ms)} | - |")
+                 f"- | 100.0 | {speed_cells(dense_ms, dense_ms)} | - |")
     teacher_seconds = {r["seed"]: r["teacher_train_seconds"] for r in rows
                        if r["teacher_train_seconds"]}
     for ratio in sorted({r["prune_ratio"] for r in rows}):
@@ -276,6 +284,7 @@ def render(args, dense_rows, rows, speed, command):
                              f"{valid_cell(sel)} | {share_of_dense(sel, dense_ndcg):.1f} | "
                              f"{minus_reference(sel, rows, args.reference)} | "
                              f"{popularity_cells(sel)} | {widths_cell(sel)} | "
+                             f"{flops_cell(sel)} | "
                              f"{speed_cells(speed.get((ratio, criterion)), dense_ms)} | "
                              f"{wall_cell(sel, teacher_seconds)} |")
     return "\n".join(lines + discriminator_lines(rows) + compare_lines(args, rows)) + "\n"
