@@ -85,7 +85,7 @@ def cli_flags(run, **changes):
 def exports(run):
     """``{dtype: export folder}`` of the run, one per dtype."""
     folders = {}
-    for dtype in ("float32", "float16", "int8", "int4"):
+    for dtype in ("float32", "float16", "int8", "int8-channel", "int4"):
         folders[dtype] = str(run["root"] / f"export-{dtype}")
         export(run["run_dir"], folders[dtype], dtype, model="GCNPruneGAN", dataset="tiny",
                **flags(run))
@@ -185,7 +185,7 @@ def test_a_pruned_run_exports_its_pruned_width(run, exports):
 
 
 @pytest.mark.parametrize("dtype, least_overlap", [("float16", 0.98), ("int8", 0.95),
-                                                  ("int4", 0.85)])
+                                                  ("int8-channel", 0.95), ("int4", 0.85)])
 def test_quantized_exports_report_overlap_and_ndcg_change(run, exports, dtype, least_overlap):
     result = verify(exports[dtype], run["run_dir"], 20, **flags(run))
     assert result.overlap >= least_overlap
@@ -201,6 +201,7 @@ def test_served_bytes_count_vectors_and_scales(exports):
     assert float32["served_bytes"] == 4 * cells == float32["float32_bytes"]
     assert int8["served_bytes"] == cells + 4 * (N_USERS + N_ITEMS)
     assert manifest_of(exports["int4"])["served_bytes"] == cells // 2 + 4 * (N_USERS + N_ITEMS)
+    assert manifest_of(exports["int8-channel"])["served_bytes"] == cells + 2 * 4 * 4
 
 
 def test_another_models_export_is_not_exact_and_the_command_exits_1(run, exports, capsys):
@@ -392,7 +393,7 @@ def test_a_file_the_manifest_does_not_list_is_refused(exports, tmp_path, name):
 
 
 @pytest.mark.parametrize("field, value, pattern", [
-    ("dtype", "int3", r"has dtype 'int3', not one of float32, float16, int8, int4"),
+    ("dtype", "int3", r"has dtype 'int3', not one of float32, float16, int8, int8-channel, int4"),
     ("dtype", None, r"has no 'dtype' field"),
     ("vector_width", "4", r"has vector_width '4', not a positive integer"),
     ("vector_width", 0, r"has vector_width 0, not a positive integer"),

@@ -38,6 +38,16 @@ def test_per_row_symmetric_quantization_is_within_half_a_step(rows, dtype, level
     assert np.abs(back - rows).max() > 0  # lossy
 
 
+def test_per_channel_quantization_has_one_scale_a_column_within_half_a_step(rows):
+    stored, scales = quantize(rows, "int8-channel")
+    assert stored.dtype == np.int8 and scales.shape == (rows.shape[1],)
+    torch.testing.assert_close(torch.from_numpy(scales),
+                               torch.from_numpy(np.abs(rows).max(axis=0) / 127))
+    back = dequantize(stored, scales, "int8-channel", rows.shape[1])
+    assert np.all(np.abs(back - rows) <= scales[None, :] / 2 + 1e-6)
+    assert np.abs(back - rows).max() > 0  # lossy
+
+
 def test_int4_packs_two_values_per_byte():
     levels = np.array([[-7, 7, 0, 3, -1], [1, 2, 3, 4, 5]], np.int8)
     packed = pack_int4(levels)

@@ -47,7 +47,8 @@ def build_parser():
                         help="a run folder (saved/gcnprune/runs/...) or a checkpoint file")
     export.add_argument("--out", required=True, metavar="DIR", help="the export folder")
     export.add_argument("--dtype", choices=DTYPES, default="float32",
-                        help="stored vector type (int8/int4: per-row scales)")
+                        help="stored vector type (int8/int4: per-row scales; int8-channel: "
+                             "one scale per channel)")
     export.add_argument("--hash-user-ids", metavar="KEYFILE", default=None,
                         help="write HMAC-SHA256 digests of the user tokens under this key")
     _config_flags(export)

@@ -25,6 +25,8 @@ from recbole_gcnprune.serving.user_ids import HASH_NAME, hash_token, key_check, 
 from recbole_gcnprune.version import code_version
 
 QUANTIZATION = {"int8": "per-row symmetric: scale = max|row| / 127, row = int8 * scale",
+                "int8-channel": "per-channel symmetric: scale = max|column| / 127, "
+                                "row = int8 * scales",
                 "int4": "per-row symmetric: scale = max|row| / 7, row = int4 * scale, two per "
                         "byte (high nibble first, stored + 8)"}
 

@@ -18,8 +18,9 @@ USER_TOKENS, ITEM_TOKENS = "user_tokens.txt", "item_tokens.txt"
 SEEN_INDPTR, SEEN_ITEMS = "seen_indptr.npy", "seen_items.npy"
 EXPORT_FILES = (USERS, ITEMS, USERS_SCALE, ITEMS_SCALE, USER_TOKENS, ITEM_TOKENS, SEEN_INDPTR,
                 SEEN_ITEMS, MANIFEST)
-DTYPES = ("float32", "float16", "int8", "int4")  # how vectors are stored
-SCALED_DTYPES = ("int8", "int4")  # stored with per-row scales (users_scale.npy, items_scale.npy)
+DTYPES = ("float32", "float16", "int8", "int8-channel", "int4")  # how vectors are stored
+# stored with scales (users_scale.npy, items_scale.npy): per row, or per channel (int8-channel)
+SCALED_DTYPES = ("int8", "int8-channel", "int4")
 RAW_IDS = "raw"
 _CHUNK = 1 << 20
 _SHA256 = re.compile(r"[0-9a-f]{64}")

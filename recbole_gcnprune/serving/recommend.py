@@ -14,14 +14,15 @@ import numpy as np
 from recbole_gcnprune.serving import manifest as files
 from recbole_gcnprune.serving.errors import REEXPORT, ExportFolderError, KeyFileError, \
     UnknownUserError
-from recbole_gcnprune.serving.quantize import dequantize, stored_width
+from recbole_gcnprune.serving.quantize import PER_CHANNEL, dequantize, stored_width
 from recbole_gcnprune.serving.ranking import top_k
 from recbole_gcnprune.serving.user_ids import HASH_NAME, hash_token, key_check, read_key
 
 Recommendation = namedtuple("Recommendation", ["user", "items", "scores"])
 ITEM_BLOCK = 1 << 16  # items dequantized and scored at a time (bounded extra memory)
 STORED = {"float32": np.dtype(np.float32), "float16": np.dtype(np.float16),
-          "int8": np.dtype(np.int8), "int4": np.dtype(np.uint8)}  # int4: two values a byte
+          "int8": np.dtype(np.int8), "int8-channel": np.dtype(np.int8),
+          "int4": np.dtype(np.uint8)}  # int4: two values a byte
 INTEGER = "integer"  # the seen-item arrays: any integer type
 
 
@@ -85,7 +86,8 @@ class ServedModel:
                               STORED[self.dtype])
         scales = None
         if self.dtype in files.SCALED_DTYPES:
-            scales = self._array(scale_name, (rows,), np.dtype(np.float32))
+            count = self.width if self.dtype in PER_CHANNEL else rows
+            scales = self._array(scale_name, (count,), np.dtype(np.float32))
         return vectors, scales
 
     def _tokens(self, name, count_key):
@@ -140,14 +142,20 @@ class ServedModel:
     def user_vectors(self, rows):
         """float32 vectors of the user ``rows`` (0-based export rows)."""
         rows = np.asarray(rows, dtype=np.int64)
-        scales = None if self.users_scale is None else self.users_scale[rows]
-        return dequantize(self.users[rows], scales, self.dtype, self.width)
+        return dequantize(self.users[rows], self._scales(self.users_scale, rows), self.dtype,
+                          self.width)
 
     def item_vectors(self, start=0, stop=None):
         """float32 vectors of items ``start:stop``."""
         block = slice(start, stop)
-        scales = None if self.items_scale is None else self.items_scale[block]
-        return dequantize(self.items[block], scales, self.dtype, self.width)
+        return dequantize(self.items[block], self._scales(self.items_scale, block), self.dtype,
+                          self.width)
+
+    def _scales(self, scales, rows):
+        """The scales that dequantize ``rows``: theirs, or every channel's."""
+        if scales is None or self.dtype in PER_CHANNEL:
+            return scales
+        return scales[rows]
 
     def seen(self, row):
         """Export item rows the user of ``row`` has seen (train and valid interactions)."""
