@@ -86,11 +86,11 @@ def validate(config_dict):
             raise ConfigError(f"invalid {key}={value!r}: must be {expected} (e.g. {example})")
     if ours:
         config_dict.update(PruneSettings.from_config(config_dict).as_dict())
-        if (config_dict["prune_allocation"] != "uniform"
+        if (config_dict["prune_allocation"] == "frequency"
                 and config_dict.get("layer_transform") == "linear"):
-            raise ConfigError(f"prune_allocation={config_dict['prune_allocation']} splits the "
-                              "tables into popularity buckets, which needs "
-                              "--layer_transform=none (or --prune_allocation=uniform)")
+            raise ConfigError("prune_allocation=frequency sets the widths of popularity buckets, "
+                              "which need --layer_transform=none (or use "
+                              "--prune_allocation=global)")
         if config_dict["teacher_checkpoint"]:
             check_teacher_file(config_dict["teacher_checkpoint"])
 

@@ -74,11 +74,11 @@ class PruneSettings:
         "fraction of the prunable parameters removed (0.75 keeps 25%), spent as "
         "prune_allocation says")
     prune_allocation: str = key(
-        "uniform", one_of("uniform", "global", "frequency"),
-        "how the budget is spent: uniform (every group keeps the same share of its channels), "
-        "global (one cost-aware choice over the channels of every popularity bucket, by the "
-        "criterion's scores per parameter), frequency (bucket widths ~ popularity^0.3, "
-        "Ginart et al.)")
+        "global", one_of("uniform", "global", "frequency"),
+        "how the budget is spent: global (one cost-aware choice over the channels of every "
+        "popularity bucket, by the criterion's scores per parameter; without buckets when the "
+        "model has layer transforms), uniform (every group keeps the same share of its "
+        "channels), frequency (bucket widths ~ popularity^0.3, Ginart et al.)")
     popularity_buckets: int = key(
         4, POSITIVE_INT,
         "global and frequency: the user and the item tables are each split into this many "
@@ -154,10 +154,6 @@ class PruneSettings:
                 example = rule.example.format(name=f.name)
                 raise ConfigError(f"invalid {f.name}={value!r}: must be {rule.expected} "
                                   f"(e.g. {example})")
-        if self.prune_allocation == "global" and self.prune_criterion == "train_small":
-            raise ConfigError("prune_allocation=global needs a teacher's channel scores, which "
-                              "train_small never trains: use --prune_allocation=frequency or "
-                              "--prune_criterion=distill_small")
         if isinstance(self.teacher_checkpoint, os.PathLike):
             object.__setattr__(self, "teacher_checkpoint", os.fspath(self.teacher_checkpoint))
 

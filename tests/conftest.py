@@ -180,4 +180,5 @@ def all_scores(model):
 @pytest.fixture
 def prune_dict(small_model_dict):
     return {**small_model_dict, "prune_criterion": "gan", "prune_ratio": 0.5,
-            "layer_transform": "linear", "search_epochs": 1, "taylor_batches": 2}
+            "layer_transform": "linear", "search_epochs": 1, "taylor_batches": 2,
+            "prune_allocation": "uniform"}

@@ -27,8 +27,6 @@ def _dense_groups(make_config, make_data, config_dict):
 @pytest.mark.parametrize("allocation", ["global", "frequency"])
 def test_a_bucketed_run_prunes_to_the_parameter_budget(make_config, make_data, bucket_dict,
                                                        criterion, allocation):
-    if (criterion, allocation) == ("train_small", "global"):
-        return  # refused (no teacher to score channels), tested below
     config_dict = {**bucket_dict, "prune_criterion": criterion, "prune_allocation": allocation}
     groups = _dense_groups(make_config, make_data, config_dict)
     _, loaders, _, trainer = build(make_config, make_data, config_dict)
@@ -75,14 +73,32 @@ def test_global_distill_small_trains_the_gan_searchs_widths_from_scratch(make_co
     assert "search_history" in trainer.report
 
 
-def test_global_train_small_is_a_one_line_config_error(make_config, bucket_dict):
-    with pytest.raises(ConfigError, match="needs a teacher's channel scores"):
-        make_config("GCNPruneGAN", {**bucket_dict, "prune_criterion": "train_small"})
+def test_global_train_small_takes_the_frequency_rules_widths(make_config, make_data,
+                                                             bucket_dict):
+    widths = {}
+    for allocation in ("global", "frequency"):
+        _, loaders, _, trainer = build(make_config, make_data, {
+            **bucket_dict, "prune_criterion": "train_small", "prune_allocation": allocation})
+        trainer.fit(loaders[0], loaders[1], saved=True)
+        widths[allocation] = trainer.report["kept"]
+    assert widths["global"] == widths["frequency"]
 
 
-def test_buckets_with_layer_transforms_are_a_one_line_config_error(make_config, bucket_dict):
-    with pytest.raises(ConfigError, match="needs --layer_transform=none"):
-        make_config("GCNPruneGAN", {**bucket_dict, "layer_transform": "linear"})
+def test_global_with_layer_transforms_spends_one_budget_over_the_models_groups(
+        make_config, make_data, prune_dict):
+    config_dict = {**prune_dict, "prune_allocation": "global", "prune_criterion": "magnitude"}
+    _, loaders, model, trainer = build(make_config, make_data, config_dict)
+    groups = model.channel_groups()
+    budget = parameter_budget(groups, config_dict["prune_ratio"])
+    trainer.fit(loaders[0], loaders[1], saved=True)
+    assert not trainer.model.bucketed and "buckets" not in trainer.report
+    assert kept_parameters(groups, trainer.report["kept"]) <= budget
+
+
+def test_frequency_with_layer_transforms_is_a_one_line_config_error(make_config, bucket_dict):
+    with pytest.raises(ConfigError, match="need --layer_transform=none"):
+        make_config("GCNPruneGAN", {**bucket_dict, "prune_allocation": "frequency",
+                                    "layer_transform": "linear"})
 
 
 def test_a_bucketed_run_exports_and_verifies_exactly(make_config, make_data, bucket_dict,

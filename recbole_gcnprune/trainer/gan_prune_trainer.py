@@ -147,7 +147,8 @@ class GANPruneTrainer(PhaseResume, Trainer):
     def _select(self, train_data, valid_data, verbose, show_progress):
         """Phase 1+2: teacher, then kept indices per group under the budget. train_small's and
         distill_small's widths come from the allocation (distill_small's global one from the gan
-        search on the teacher), their channels are re-initialised."""
+        search on the teacher; train_small, which has no teacher to allocate with, takes the
+        frequency rule's widths instead), their channels are re-initialised."""
         if self.settings.from_scratch:
             if self._distills():  # distill_small: the teacher is the distillation target only
                 self._teacher(train_data, valid_data, verbose, show_progress)
@@ -156,8 +157,10 @@ class GANPruneTrainer(PhaseResume, Trainer):
                 kept = self._scored_selection(train_data, valid_data)
                 return {name: list(range(len(k))) for name, k in kept.items()}
             self._split_into_buckets()
-            widths = allocated_widths(self.model.channel_groups(), self.prune_ratio,
-                                      self.settings.prune_allocation,
+            allocation = self.settings.prune_allocation
+            if allocation == "global":  # train_small: no teacher to score channels with
+                allocation = "frequency" if self.model.bucketed else "uniform"
+            widths = allocated_widths(self.model.channel_groups(), self.prune_ratio, allocation,
                                       self.model.group_popularity())
             return {name: list(range(width)) for name, width in widths.items()}
         self._teacher(train_data, valid_data, verbose, show_progress)
@@ -176,8 +179,9 @@ class GANPruneTrainer(PhaseResume, Trainer):
         return kept
 
     def _split_into_buckets(self):
-        """Allocations other than uniform: one channel group per popularity bucket."""
-        if self.settings.prune_allocation == "uniform":
+        """Allocations other than uniform: one channel group per popularity bucket (a model with
+        layer transforms keeps its own groups: their channels are shared by every row)."""
+        if self.settings.prune_allocation == "uniform" or self.model.transforms:
             return
         self.model.split_into_buckets(self.settings.popularity_buckets)
         self.report["buckets"] = {
