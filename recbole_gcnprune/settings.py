@@ -80,7 +80,7 @@ class PruneSettings:
         "model has layer transforms), uniform (every group keeps the same share of its "
         "channels), frequency (bucket widths ~ popularity^0.3, Ginart et al.)")
     popularity_buckets: int = key(
-        4, POSITIVE_INT,
+        4, (lambda v: _integer(v) and 1 <= v <= 255, "an integer from 1 to 255"),
         "global and frequency: the user and the item tables are each split into this many "
         "popularity buckets (by training degree, equal interaction mass), each a channel group "
         "with its own width", phase="buckets")

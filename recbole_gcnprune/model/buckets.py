@@ -56,8 +56,13 @@ class BucketedEmbedding(nn.Module):
         super().__init__()
         bucket_of_row = bucket_of_row.long()
         n_buckets = int(bucket_of_row.max()) + 1
-        self.register_buffer("bucket_of_row", bucket_of_row.clone())
-        self.register_buffer("row_in_bucket", _positions(bucket_of_row, n_buckets))
+        if n_buckets > MAX_BUCKETS:
+            raise ValueError(f"{n_buckets} buckets: at most {MAX_BUCKETS}")
+        # the checkpoint records the map in a byte per row; the long copies index with it
+        self.register_buffer("bucket_of_row", bucket_of_row.to(torch.uint8))
+        self.register_buffer("bucket_index", bucket_of_row.clone(), persistent=False)
+        self.register_buffer("row_in_bucket", _positions(bucket_of_row, n_buckets),
+                             persistent=False)
         self.register_buffer("shared_width", torch.tensor(width))
         sizes = torch.bincount(bucket_of_row, minlength=n_buckets).tolist()
         self.buckets = nn.ModuleList(
@@ -91,7 +96,7 @@ class BucketedEmbedding(nn.Module):
         as torch-pruning's tracer needs) and placed in its bucket's channels."""
         first = self.buckets[0].table.weight
         out = first.new_zeros(ids.numel(), self.embedding_dim)
-        of_ids = self.bucket_of_row[ids]
+        of_ids = self.bucket_index[ids]
         for b, bucket in enumerate(self.buckets):
             at = (of_ids == b).nonzero().squeeze(1)
             if at.numel():
@@ -103,7 +108,7 @@ class BucketedEmbedding(nn.Module):
 
     def rows(self):
         """Every row at the shared width (zeros in the channels its bucket does not keep)."""
-        return self(torch.arange(self.num_embeddings, device=self.bucket_of_row.device))
+        return self(torch.arange(self.num_embeddings, device=self.bucket_index.device))
 
     @torch.no_grad()
     def init_as_one_table(self):
@@ -115,7 +120,7 @@ class BucketedEmbedding(nn.Module):
 
     def row_masks(self, masks):
         """``(rows, width)``: each row's bucket's mask, from one 1-D mask per bucket."""
-        return torch.stack(list(masks))[self.bucket_of_row]
+        return torch.stack(list(masks))[self.bucket_index]
 
     def bucket_sizes(self):
         return [bucket.table.num_embeddings for bucket in self.buckets]
@@ -126,6 +131,9 @@ class BucketedEmbedding(nn.Module):
         for bucket in self.buckets:
             bucket.channels = channel_of[bucket.channels]
         self.shared_width.fill_(shared_width)
+
+
+MAX_BUCKETS = 255
 
 
 def check_bucket_map(bucket_of_row, rows):

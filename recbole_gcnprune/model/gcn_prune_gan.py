@@ -154,7 +154,7 @@ class GCNPruneGAN(GeneralRecommender):
             rows = np.concatenate(list(self.degrees.values()))
             return {EMBEDDING_GROUP: float(rows.mean())}
         return {bucket_group(side, b): float(self.degrees[side][
-                    (table.bucket_of_row == b).cpu().numpy()].mean())
+                    (table.bucket_index == b).cpu().numpy()].mean())
                 for side, table in self.tables().items() for b in range(len(table.buckets))}
 
     def compact_shared_width(self):
@@ -294,8 +294,8 @@ class GCNPruneGAN(GeneralRecommender):
         if not self.bucketed:
             return {EMBEDDING_GROUP: self.propagated()}
         ego = self.ego_embeddings()
-        owners = torch.cat([self.user_embedding.bucket_of_row,
-                            self.item_embedding.bucket_of_row + len(self.user_embedding.buckets)])
+        owners = torch.cat([self.user_embedding.bucket_index,
+                            self.item_embedding.bucket_index + len(self.user_embedding.buckets)])
         parts = {}
         for index, group in enumerate(self.channel_groups()):
             x = ego * (owners == index).unsqueeze(1).to(ego.dtype)
