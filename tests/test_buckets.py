@@ -151,3 +151,15 @@ def test_frozen_student_parts_sum_to_the_masked_model(bucketed):
     index = torch.arange(bucketed.n_users)
     torch.testing.assert_close(users[index], expected_users)
     torch.testing.assert_close(items.T.T, expected_items)
+
+
+def test_a_checkpoint_that_stored_the_derived_positions_still_loads(bucketed, tiny_gcn):
+    pruned = prune_channels(copy.deepcopy(bucketed), KEPT)
+    state = pruned.state_dict()
+    for side, table in pruned.tables().items():
+        state[f"{side}_embedding.row_in_bucket"] = table.row_in_bucket.clone()
+        state[f"{side}_embedding.bucket_of_row"] = table.bucket_index.clone()  # int64, as then
+    fresh = copy.deepcopy(tiny_gcn[3]).eval()
+    load_into(fresh, {"state_dict": state,
+                      "pruning": {"widths": {g.name: g.width for g in pruned.channel_groups()}}})
+    torch.testing.assert_close(all_scores(fresh), all_scores(pruned))

@@ -28,7 +28,7 @@ def load_into(model, checkpoint):
         if maps:
             model.split_into_buckets(None, maps)
         prune_to_widths(model, pruning["widths"])
-    model.load_state_dict(checkpoint["state_dict"])
+    model.load_state_dict(without_derived(checkpoint["state_dict"]))
     model.drop_cached_embeddings()
     return model
 
@@ -38,6 +38,16 @@ def bucket_maps(state_dict):
     records (``{}`` for a model without buckets)."""
     return {side: state_dict[f"{side}_embedding.bucket_of_row"] for side in ("user", "item")
             if f"{side}_embedding.bucket_of_row" in state_dict}
+
+
+# Buffers that bucketed checkpoints written before commit 291ed15 stored and that are now rebuilt
+# from the bucket map: left out when such a checkpoint is loaded.
+DERIVED_BUFFERS = (".row_in_bucket",)
+
+
+def without_derived(state_dict):
+    """``state_dict`` without the buffers a model rebuilds itself (``DERIVED_BUFFERS``)."""
+    return {k: v for k, v in state_dict.items() if not k.endswith(DERIVED_BUFFERS)}
 
 
 def check_teacher_file(path, label="teacher_checkpoint"):
