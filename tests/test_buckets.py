@@ -157,7 +157,12 @@ def test_a_checkpoint_that_stored_the_derived_positions_still_loads(bucketed, ti
     pruned = prune_channels(copy.deepcopy(bucketed), KEPT)
     state = pruned.state_dict()
     for side, table in pruned.tables().items():
-        state[f"{side}_embedding.row_in_bucket"] = table.row_in_bucket.clone()
+        index = table.bucket_index
+        positions = torch.empty_like(index)  # each row's place in its bucket, as then stored
+        for b in range(len(table.buckets)):
+            rows = (index == b).nonzero().squeeze(1)
+            positions[rows] = torch.arange(rows.numel())
+        state[f"{side}_embedding.row_in_bucket"] = positions
         state[f"{side}_embedding.bucket_of_row"] = table.bucket_index.clone()  # int64, as then
     fresh = copy.deepcopy(tiny_gcn[3]).eval()
     load_into(fresh, {"state_dict": state,

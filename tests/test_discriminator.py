@@ -27,7 +27,7 @@ def test_a_teachers_panel_is_a_set_with_the_users_top_items_first(tiny_gcn):
     users, shared = torch.tensor([1, 2]), torch.arange(10)
     items = panels.items(users, shared)
     assert items.shape == (2, PANEL_TOP + 10)
-    pairs, real = panels.teacher_side(users, items)
+    pairs, real = panels.teacher_side(users, shared)
     # the pair features sum to the teacher's (standardised) scores up to a shift per user
     torch.testing.assert_close(real, (pairs.sum(2) - pairs.sum(2).mean(1, keepdim=True)))
     shuffled = torch.randperm(items.shape[1])
@@ -47,9 +47,9 @@ def test_it_leaves_chance_when_the_student_is_visibly_worse(tiny_gcn):
     optimiser = torch.optim.Adam(discriminator.parameters(), lr=0.01)
     users = torch.arange(1, user_e.shape[0])
     for step in range(150):
-        items = panels.items(users, torch.randint(item_e.shape[0], (48,)))
-        pairs, real = panels.teacher_side(users, items)
-        fake = panels.student_scores(users, items, student_user, student_item)
+        shared = torch.randint(item_e.shape[0], (48,))
+        pairs, real = panels.teacher_side(users, shared)
+        fake = panels.student_scores(users, shared, student_user, student_item)
         loss, accuracy = discriminator_loss(discriminator(pairs, real), discriminator(pairs, fake))
         optimiser.zero_grad()
         loss.backward()
@@ -87,3 +87,11 @@ def test_search_logs_discriminator_loss_and_accuracy_per_epoch(tiny_gcn):
     assert len(search.history) == 2
     for record in search.history:
         assert 0 <= record["disc_accuracy"] <= 1 and record["disc"] > 0
+
+
+def test_a_student_equal_to_the_teacher_scores_its_panel_as_the_teacher(tiny_gcn):
+    user_e, item_e = _teacher(tiny_gcn[3])
+    panels = Panels(user_e, item_e)
+    users, shared = torch.tensor([1, 2, 3]), torch.arange(20)
+    _, real = panels.teacher_side(users, shared)
+    torch.testing.assert_close(panels.student_scores(users, shared, user_e, item_e), real)

@@ -61,8 +61,10 @@ class BucketedEmbedding(nn.Module):
         # the checkpoint records the map in a byte per row; the long copies index with it
         self.register_buffer("bucket_of_row", bucket_of_row.to(torch.uint8))
         self.register_buffer("bucket_index", bucket_of_row.clone(), persistent=False)
-        self.register_buffer("row_in_bucket", _positions(bucket_of_row, n_buckets),
-                             persistent=False)
+        # where each row sits among the buckets' rows stacked in bucket order (rows ascending
+        # within a bucket, as ``split`` takes them)
+        self.register_buffer("row_order", torch.argsort(
+            torch.argsort(bucket_of_row, stable=True)), persistent=False)
         self.register_buffer("shared_width", torch.tensor(width))
         sizes = torch.bincount(bucket_of_row, minlength=n_buckets).tolist()
         self.buckets = nn.ModuleList(
@@ -92,23 +94,15 @@ class BucketedEmbedding(nn.Module):
         return self.bucket_of_row.numel()
 
     def forward(self, ids):
-        """Rows ``ids`` (1-D) at the shared width: each read from its bucket's table (called,
-        as torch-pruning's tracer needs) and placed in its bucket's channels."""
-        first = self.buckets[0].table.weight
-        out = first.new_zeros(ids.numel(), self.embedding_dim)
-        of_ids = self.bucket_index[ids]
-        for b, bucket in enumerate(self.buckets):
-            at = (of_ids == b).nonzero().squeeze(1)
-            if at.numel():
-                rows = bucket.table(self.row_in_bucket[ids[at]])
-                placed = rows.new_zeros(at.numel(), self.embedding_dim).index_copy(
-                    1, bucket.channels, rows)
-                out = out.index_copy(0, at, placed)
-        return out
+        """Rows ``ids`` at the shared width, as an ``nn.Embedding`` would return them."""
+        return self.rows()[ids]
 
     def rows(self):
-        """Every row at the shared width (zeros in the channels its bucket does not keep)."""
-        return self(torch.arange(self.num_embeddings, device=self.bucket_index.device))
+        """Every row at the shared width (zeros in the channels its bucket does not keep): each
+        bucket's table placed in its channels, stacked in bucket order, then put in row order."""
+        placed = [bucket.table.weight.new_zeros(bucket.table.num_embeddings, self.embedding_dim)
+                  .index_copy(1, bucket.channels, bucket.table.weight) for bucket in self.buckets]
+        return torch.cat(placed)[self.row_order]
 
     @torch.no_grad()
     def init_as_one_table(self):
@@ -146,11 +140,3 @@ def check_bucket_map(bucket_of_row, rows):
     counts = torch.bincount(bucket_of_row.long())
     if bool((counts == 0).any()):
         raise ValueError("bucket map leaves a bucket empty")
-
-
-def _positions(bucket_of_row, n_buckets):
-    positions = torch.empty_like(bucket_of_row)
-    for b in range(n_buckets):
-        rows = (bucket_of_row == b).nonzero().squeeze(1)
-        positions[rows] = torch.arange(rows.numel())
-    return positions

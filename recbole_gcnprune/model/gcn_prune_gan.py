@@ -237,6 +237,11 @@ class GCNPruneGAN(GeneralRecommender):
             x = x * embedding_mask
         elif self.bucketed and self.channel_masks:
             x = x * self.row_masks(self.channel_masks)
+        return self.layer_mean(x, embedding_mask)
+
+    def layer_mean(self, x, embedding_mask=None):
+        """The mean of ``x`` (ego rows) and its ``n_layers`` propagations (through the layer
+        transforms, under the current hidden masks), split into users and items."""
         total = x
         for layer in range(self.n_layers):
             x = propagate(self.adjacency, x)
@@ -256,13 +261,14 @@ class GCNPruneGAN(GeneralRecommender):
     def ego_embeddings(self):
         """Every user's then every item's embedding row. With autograd on, the tables are called
         (``emb(ids)``), as torch-pruning's tracer needs to see them; without it (scoring) their
-        weights are read as they are: the same rows, without a gather of the whole table."""
+        weights are read as they are: the same rows, without a gather of the whole table. Bucketed
+        tables (never traced) are placed row by row in both cases."""
+        if self.bucketed:
+            return torch.cat([self.user_embedding.rows(), self.item_embedding.rows()])
         if torch.is_grad_enabled():
             return torch.cat(
                 [self.user_embedding(self.user_ids), self.item_embedding(self.item_ids)]
             )
-        if self.bucketed:
-            return torch.cat([self.user_embedding.rows(), self.item_embedding.rows()])
         return torch.cat([self.user_embedding.weight, self.item_embedding.weight])
 
     def normalised(self, user_final, item_final):
@@ -298,13 +304,7 @@ class GCNPruneGAN(GeneralRecommender):
                             self.item_embedding.bucket_index + len(self.user_embedding.buckets)])
         parts = {}
         for index, group in enumerate(self.channel_groups()):
-            x = ego * (owners == index).unsqueeze(1).to(ego.dtype)
-            total = x
-            for _ in range(self.n_layers):
-                x = propagate(self.adjacency, x)
-                total = total + x
-            parts[group.name] = torch.split(total / (self.n_layers + 1),
-                                            [self.n_users, self.n_items])
+            parts[group.name] = self.layer_mean(ego * (owners == index).unsqueeze(1).to(ego.dtype))
         return parts
 
     def calculate_loss(self, interaction):

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from recbole_gcnprune.pruning.distill import own_item_scores, standardise, teacher_top
+from recbole_gcnprune.pruning.distill import standardise, teacher_top
 
 PANEL_TOP = 16
 PANEL_SAMPLED = 48
@@ -56,17 +56,20 @@ class Panels:
         sampled = shared[:PANEL_SAMPLED].expand(users.numel(), -1)
         return torch.cat([self.top_items[users], sampled], dim=1)
 
-    def teacher_side(self, users, items):
-        """``(pairs, standardised teacher scores)`` of ``users`` on their panel ``items``."""
-        pairs = self.teacher_user[users].unsqueeze(1) * self.teacher_item[items]
+    def teacher_side(self, users, shared):
+        """``(pairs, standardised teacher scores)`` of ``users`` on their panel."""
+        pairs = self.teacher_user[users].unsqueeze(1) * self.teacher_item[self.items(users, shared)]
         scores = pairs.sum(dim=2)
         spread = scores.std(dim=1, keepdim=True) + 1e-6
         return pairs / spread.unsqueeze(2), standardise(scores)
 
-    @staticmethod
-    def student_scores(users, items, user_all, item_all):
-        """The student's standardised scores of ``users`` on their panel ``items``."""
-        return standardise(own_item_scores(user_all[users], item_all, items))
+    def student_scores(self, users, shared, user_all, item_all):
+        """The student's standardised scores of ``users`` on their panel, read off the rows the
+        panel names (a frozen student's ``MaskedRows`` then masks only those rows)."""
+        rows = user_all[users]
+        top = (rows.unsqueeze(1) * item_all[self.top_items[users]]).sum(dim=2)
+        sampled = rows @ item_all[shared[:PANEL_SAMPLED]].T
+        return standardise(torch.cat([top, sampled], dim=1))
 
 
 def discriminator_loss(real_logits, fake_logits):

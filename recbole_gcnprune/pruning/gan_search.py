@@ -175,9 +175,8 @@ class AdversarialMaskSearch:
         shared = self.distillation.shared_items(users.device)
         teacher_profiles, student_profiles = self.distillation.shared_scores(
             users, shared, user_all, item_all)
-        panel = self.panels.items(users, shared)
-        pairs, real = self.panels.teacher_side(users, panel)
-        fake = self.panels.student_scores(users, panel, user_all, item_all)
+        pairs, real = self.panels.teacher_side(users, shared)
+        fake = self.panels.student_scores(users, shared, user_all, item_all)
 
         d_loss, d_accuracy = self._discriminator_step(pairs, real, fake)
         adv = F.binary_cross_entropy_with_logits(

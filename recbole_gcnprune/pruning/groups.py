@@ -17,7 +17,6 @@ import torch
 
 from recbole_gcnprune.pruning.importance import channel_cost
 
-ALLOCATIONS = ("uniform", "global", "frequency")
 # Exponent of the frequency rule (width ~ popularity ** FREQUENCY_POWER): the middle of the
 # range Ginart et al. report working (their alpha; 0 is uniform, 1 proportional).
 FREQUENCY_POWER = 0.3
