@@ -9,6 +9,8 @@ each export is measured:
   float32 export's;
 * test NDCG@20 and Recall@20 computed from the export (``serving.verify``: RecBole's evaluator on
   its test split), as a share of the dense float32 export's; whether each float32 export is exact;
+* with ``--rank R``, also the float32 and int8-channel exports at rank R (``export --rank``: the
+  best rank-R approximation of the scores) of every model wider than R;
 * the top-20 overlap (seen items excluded) with the same model's float32 export, every test user;
 * recommendations per second: ``load(dir).recommend(users, k=20)`` (seen items not excluded) of
   the first 1,000 test users (cycled when fewer), numpy (and FAISS's flat index when installed);
@@ -37,6 +39,7 @@ MODULE = "bench.serving"
 DENSE = "dense teacher"
 DTYPES = ("float32", "float16", "int8", "int8-channel")
 INT8 = ("int8", "int8-channel")
+RANKED = ("float32", "int8-channel")  # the dtypes also exported at --rank
 K = 20
 BACKENDS = {"numpy": False, **({"faiss": True} if importlib.util.find_spec("faiss") else {})}
 SPEEDS = (*BACKENDS, "scores")  # recommend() per backend; numpy's scores without the top-K
@@ -57,6 +60,8 @@ def parse_args(argv):
     p.add_argument("--users", type=int, default=1000)
     p.add_argument("--rounds", type=int, default=15)
     p.add_argument("--speed-seconds", type=float, default=30.0)
+    p.add_argument("--rank", type=int, default=None,
+                   help="also export float32 and int8-channel at this rank (models wider)")
     p.add_argument("--note", default=None, help="a line for the table's header (the host's load)")
     p.add_argument("--output", default=None, help="default bench/results/serving_<dataset>.md")
     return p.parse_args(argv)
@@ -94,19 +99,28 @@ def seed_models(args, seed):
     return models
 
 
-def exported(args, seed, label, source, config, dtype):
-    """Export one model in ``dtype`` and verify it (cached); returns the export folder and
-    ``{served_bytes, width, ndcg@20, recall@20, exact}``."""
+def variants(args):
+    """``{name: (dtype, rank)}`` of every export made of a model (rank None: full width)."""
+    full = {dtype: (dtype, None) for dtype in DTYPES}
+    ranked = {f"{dtype} rank {args.rank}": (dtype, args.rank) for dtype in RANKED} \
+        if args.rank else {}
+    return {**full, **ranked}
+
+
+def exported(args, seed, label, source, config, dtype, rank=None):
+    """Export one model in ``dtype`` (at ``rank``) and verify it (cached); returns the export
+    folder and ``{served_bytes, width, ndcg@20, recall@20, exact}``."""
     from recbole_gcnprune.serving import export, verify
 
-    name = f"{seed}-{label.replace(' ', '-').replace('%', '')}-{dtype}"
+    name = f"{seed}-{label.replace(' ', '-').replace('%', '')}-{dtype}" + \
+        (f"-rank{rank}" if rank else "")
     out = os.path.join(args.export_dir, name)
     cache = out + ".json"
     if os.path.isfile(cache) and os.path.isfile(os.path.join(out, "manifest.json")):
         return out, common.read_json(cache)
     flags = {"model": "GCNPruneGAN", "dataset": args.dataset, "overrides": [],
              "config_file_list": args.config_files, "config_dict": config}
-    manifest = export(source, out, dtype=dtype, **flags)
+    manifest = export(source, out, dtype=dtype, rank=rank, **flags)
     check = verify(out, source, k=K, use_faiss=False, **flags)
     result = {"served_bytes": manifest["served_bytes"], "width": manifest["vector_width"],
               **{m: check.export_metrics[f"{m}@{K}"] for m in ("ndcg", "recall")},
@@ -158,9 +172,11 @@ def measure_seed(args, seed, models):
 
     results, folders = {}, {}
     for label, (source, config) in models.items():
-        for dtype in DTYPES:
-            folders[label, dtype], results[label, dtype] = exported(
-                args, seed, label, source, config, dtype)
+        for name, (dtype, rank) in variants(args).items():
+            if rank and rank >= results[label, "float32"]["width"]:
+                continue
+            folders[label, name], results[label, name] = exported(
+                args, seed, label, source, config, dtype, rank)
     users = split_test_users(args, seed)
     tokens = (users * (args.users // len(users) + 1))[:args.users]
     served = {(key, b): load(folder, use_faiss=flag) for key, folder in folders.items()
@@ -211,8 +227,10 @@ def render(args, models, per_seed, rounds, command):
         "Recall@20 | % of dense | top-20 overlap | float32 exact |" + speed_head,
         "|---|---|---|---:|---:|---|---:|---|---:|---|---|" + "---:|---:|" * len(SPEEDS)]
     for label in models:
-        for dtype in DTYPES:
+        for dtype in variants(args):
             runs = [per_seed[s][label, dtype] for s in seeds if (label, dtype) in per_seed[s]]
+            if not runs:
+                continue
             exact = (f"{sum(r['exact'] for r in runs)}/{len(runs)}" if dtype == "float32"
                      else "-")
             speed = "".join(f" {cell(runs, b, '%.0f')} | {cell(runs, b + ' speed-up', '%.2f')}x |"
@@ -223,10 +241,11 @@ def render(args, models, per_seed, rounds, command):
                 f"{cell(runs, 'ndcg share', '%.1f', 100)} | {cell(runs, 'recall')} | "
                 f"{cell(runs, 'recall share', '%.1f', 100)} | {cell(runs, 'overlap')} | "
                 f"{exact} |{speed}")
-    return "\n".join(lines + goal_lines(per_seed)) + "\n"
+    label = f"{args.criteria.split(',')[0]} 25%"
+    return "\n".join(lines + goal_lines(per_seed, label, list(variants(args)))) + "\n"
 
 
-def goal_lines(per_seed):
+def goal_lines(per_seed, label, names):
     """The goals, each met or not, from the seeds' means."""
     def mean(label, dtype, key):
         return statistics.mean(per_seed[s][label, dtype][key] for s in per_seed
@@ -235,14 +254,15 @@ def goal_lines(per_seed):
     def met(ok):
         return "met" if ok else "NOT met"
 
-    label = "gan 25%"
     if not all((label, "int8") in r for r in per_seed.values()):
         return ["", f"Goals: not checked ({label} missing)."]
-    int8 = [d for d in INT8 if all((label, d) in r for r in per_seed.values())]
+    int8 = [d for d in names if d.startswith(INT8) and all((label, d) in r
+                                                            for r in per_seed.values())]
     shares = {d: (mean(label, d, "ndcg share"), mean(label, d, "served_bytes share"))
               for d in int8}
     speed = {d: statistics.mean(r[label, d]["numpy"] / r[DENSE, d]["numpy"]
-                                for r in per_seed.values()) for d in DTYPES}
+                                for r in per_seed.values()) for d in names
+             if all((label, d) in r for r in per_seed.values())}
     exact = all(r["exact"] for res in per_seed.values() for (_, d), r in res.items()
                 if d == "float32")
     return ["", "Goals (means over seeds):",
@@ -251,7 +271,7 @@ def goal_lines(per_seed):
                         for d, (share, size) in shares.items())
             + f": {met(any(a >= 0.97 and b <= 0.07 for a, b in shares.values()))}",
             f"- {label} served >= 3x faster than the dense export (numpy, same dtype): "
-            + ", ".join(f"{d} {speed[d]:.2f}x" for d in DTYPES)
+            + ", ".join(f"{d} {v:.2f}x" for d, v in speed.items())
             + f": {met(all(v >= 3 for v in speed.values()))}",
             f"- every float32 export verifies exact: {met(exact)}"]
 

@@ -570,3 +570,29 @@ def test_the_recommend_command_exits_2_on_an_unknown_user_or_a_damaged_export(ex
     proc = _recommend([str(folder), "--user", user_token(1)], REPO_ROOT)
     assert proc.returncode == 2 and len(proc.stderr.splitlines()) == 1
     assert "items.npy is truncated or changed" in proc.stderr
+
+
+def test_a_low_rank_export_serves_narrower_vectors_and_is_compared(run, tmp_path, capsys):
+    """``--rank 2`` of the width-4 pruned model: vectors 2 wide, the approximation recorded,
+    verify compares it (exit 0) and never calls it exact."""
+    folder = str(tmp_path / "rank2")
+    assert main(["export", run["run_dir"], "--out", folder, "--rank", "2", "--dtype",
+                 "int8-channel", *cli_flags(run)]) == 0
+    manifest = manifest_of(folder)
+    assert manifest["vector_width"] == 2 and manifest["low_rank"]["of_width"] == 4
+    assert 0 < manifest["low_rank"]["score_energy_kept"] < 1
+    assert manifest["served_bytes"] == (N_USERS + N_ITEMS) * 2 + 2 * 2 * 4
+    assert main(["verify", folder, run["run_dir"], *cli_flags(run)]) == 0
+    out = capsys.readouterr().out
+    assert "rank 2 of width 4" in out
+    assert "int8-channel, rank 2: quantized and low-rank, compared only" in out
+    assert "vectors         rank 2, the model's width is 4" in out
+
+
+def test_a_rank_not_below_the_width_is_one_line(run, tmp_path):
+    with pytest.raises(UserInputError, match=r"--rank 4 is not below the model's vector "
+                                             r"width 4: pass 1 to 3, or leave --rank out"):
+        export(run["run_dir"], str(tmp_path / "rank4"), rank=4, **flags(run))
+    assert not (tmp_path / "rank4").exists()
+    with pytest.raises(UserInputError, match=r"--rank 0 is not a positive integer"):
+        export(run["run_dir"], str(tmp_path / "rank0"), rank=0, **flags(run))

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from recbole_gcnprune.serving.errors import KeyFileError
+from recbole_gcnprune.serving.low_rank import low_rank_vectors
 from recbole_gcnprune.serving.quantize import dequantize, pack_int4, quantize, unpack_int4
 from recbole_gcnprune.serving.ranking import top_k
 from recbole_gcnprune.serving.user_ids import hash_token, key_check, read_key
@@ -81,3 +82,38 @@ def test_hashed_ids_are_keyed(tmp_path):
     assert key_check(b"secret") != key_check(b"other")
     with pytest.raises(KeyFileError, match="not found"):
         read_key(str(tmp_path / "absent"))
+
+
+def test_low_rank_vectors_reproduce_scores_of_that_rank():
+    """Vectors of width 6 whose scores have rank 3: a rank-3 export scores exactly as they do."""
+    rng = np.random.default_rng(1)
+    users = rng.standard_normal((30, 3)) @ rng.standard_normal((3, 6))
+    items = rng.standard_normal((25, 6))
+    users_r, items_r, kept = low_rank_vectors(users.astype(np.float32),
+                                              items.astype(np.float32), 3)
+    assert users_r.shape == (30, 3) and items_r.shape == (25, 3) and users_r.dtype == np.float32
+    torch.testing.assert_close(torch.from_numpy(users_r @ items_r.T),
+                               torch.from_numpy((users @ items.T).astype(np.float32)),
+                               rtol=1e-4, atol=1e-4)
+    assert kept == pytest.approx(1.0)
+
+
+def test_low_rank_vectors_are_the_best_approximation_of_their_rank():
+    """Eckart-Young: no other rank-2 product (here: the first two columns) is closer, and the
+    kept share is the squared norm the approximation keeps."""
+    rng = np.random.default_rng(2)
+    users, items = rng.standard_normal((40, 5)), rng.standard_normal((35, 5))
+    scores = users @ items.T
+    users_r, items_r, kept = low_rank_vectors(users, items, 2)
+    error = np.linalg.norm(scores - users_r @ items_r.T)
+    assert error < np.linalg.norm(scores - users[:, :2] @ items[:, :2].T)
+    singular = np.linalg.svd(scores, compute_uv=False)
+    assert error == pytest.approx(np.sqrt(np.square(singular[2:]).sum()), rel=1e-4)
+    assert kept == pytest.approx(np.square(singular[:2]).sum() / np.square(singular).sum())
+
+
+def test_low_rank_vectors_pad_a_rank_above_the_rows():
+    users_r, items_r, kept = low_rank_vectors(np.ones((2, 6)), np.ones((9, 6)), 4)
+    assert users_r.shape == (2, 4) and items_r.shape == (9, 4) and kept == pytest.approx(1.0)
+    torch.testing.assert_close(torch.from_numpy(users_r @ items_r.T),
+                               torch.full((2, 9), 6.0), rtol=1e-5, atol=1e-5)

@@ -18,6 +18,7 @@ from recbole_gcnprune.errors import UserInputError
 from recbole_gcnprune.leaderboard.versions import software_versions
 from recbole_gcnprune.serving import manifest as files
 from recbole_gcnprune.serving.evaluation import metrics_on_test_split
+from recbole_gcnprune.serving.low_rank import low_rank_vectors
 from recbole_gcnprune.serving.quantize import quantize
 from recbole_gcnprune.serving.source import load_source, recorded_valid_metrics, \
     run_key_matches
@@ -32,21 +33,28 @@ QUANTIZATION = {"int8": "per-row symmetric: scale = max|row| / 127, row = int8 *
 
 
 def export(source, out_dir, dtype="float32", hash_key_file=None, model=None, dataset=None,
-           config_file_list=None, config_dict=None, overrides=None):
+           config_file_list=None, config_dict=None, overrides=None, rank=None):
     """Export the model of ``source`` (a run folder or a checkpoint) to ``out_dir``; returns the
     manifest written. The config flags must be those the model was trained with (see
-    :func:`recbole_gcnprune.serving.source.load_source`)."""
+    :func:`recbole_gcnprune.serving.source.load_source`). ``rank``: serve the best rank-``rank``
+    approximation of the model's scores (:mod:`~recbole_gcnprune.serving.low_rank`) instead of
+    its full-width vectors."""
     if dtype not in files.DTYPES:
         raise UserInputError(f"unknown dtype {dtype!r}: pass one of {', '.join(files.DTYPES)}")
+    if rank is not None and (isinstance(rank, bool) or not isinstance(rank, int) or rank < 1):
+        raise UserInputError(f"--rank {rank!r} is not a positive integer: pass one below the "
+                             "model's vector width, or leave --rank out")
     key = read_key(hash_key_file) if hash_key_file else None
     _check_out_dir(out_dir)
     loaded = load_source(source, model, dataset, config_file_list, config_dict, overrides)
     users, items = final_vectors(loaded.model)
+    users, items, low_rank = _at_rank(users, items, rank)
     _remove_earlier_export(out_dir)
     written, served = _write_vectors(out_dir, users, items, dtype)
     written += _write_tokens(out_dir, loaded, key)
     written += _write_seen(out_dir, loaded, len(users))
     manifest = _manifest(loaded, users, items, dtype, key, served)
+    manifest["low_rank"] = low_rank
     manifest["files"] = files.describe_files(out_dir, written)
     atomic_write_json(os.path.join(out_dir, files.MANIFEST), manifest)
     return manifest
@@ -60,6 +68,19 @@ def final_vectors(model):
     users, items = model.forward()
     return (users[1:].detach().cpu().numpy().astype(np.float32),
             items[1:].detach().cpu().numpy().astype(np.float32))
+
+
+def _at_rank(users, items, rank):
+    """``(users, items, low_rank)``: the vectors to serve at ``rank`` (all of them when None),
+    and what the manifest records of the approximation (None when there is none)."""
+    if rank is None:
+        return users, items, None
+    width = users.shape[1]
+    if rank >= width:
+        raise UserInputError(f"--rank {rank} is not below the model's vector width {width}: "
+                             f"pass 1 to {width - 1}, or leave --rank out")
+    users_r, items_r, kept = low_rank_vectors(users, items, rank)
+    return users_r, items_r, {"rank": rank, "of_width": width, "score_energy_kept": kept}
 
 
 def _check_out_dir(out_dir):

@@ -42,6 +42,7 @@ class Verification:
     mask_differs: int = 0
     width: int = 0
     model_width: int = 0
+    rank: int | None = None
     max_vector_error: float = float("inf")
     max_vector_entry: float = 0.0
     vectors_identical: bool = False
@@ -65,6 +66,11 @@ class Verification:
     @property
     def vectors_agree(self):
         return self.max_vector_error <= VECTOR_TOLERANCE * self.max_vector_entry
+
+    @property
+    def approximate(self):
+        """Quantized or low-rank: compared with the model, not held to it."""
+        return self.dtype != "float32" or bool(self.rank)
 
     @property
     def exact(self):
@@ -92,15 +98,19 @@ class Verification:
 
     def _vector_line(self):
         if self.width != self.model_width:
-            return f"width {self.width}, the model's is {self.model_width}"
+            kind = "rank" if self.rank else "width"
+            return f"{kind} {self.width}, the model's width is {self.model_width}"
         if self.vectors_identical:
             return "bit-identical to the model's"
         return (f"max |error| {self.max_vector_error:.3g} (largest |entry| "
                 f"{self.max_vector_entry:.3g})")
 
     def verdict(self):
-        if self.dtype != "float32":
-            return f"{self.dtype}: quantized, compared only (float32 is the exact export)"
+        if self.approximate:
+            kinds = ["quantized"] * (self.dtype != "float32") + ["low-rank"] * bool(self.rank)
+            rank = f", rank {self.rank}" if self.rank else ""
+            return (f"{self.dtype}{rank}: {' and '.join(kinds)}, compared only (float32 at the "
+                    "model's width is the exact export)")
         if self.exact:
             return "exact"
         reasons = [text for failed, text in (
@@ -121,12 +131,14 @@ def verify(export_dir, source, k=20, model=None, dataset=None, config_file_list=
                          dataset or served.manifest["dataset"], config_file_list, config_dict,
                          overrides)
     _check_fits(served, loaded)
+    low_rank = served.manifest.get("low_rank") or {}
     result = Verification(export_dir, served.dtype, int(k),
-                          "faiss" if served.index is not None else "numpy", width=served.width)
+                          "faiss" if served.index is not None else "numpy", width=served.width,
+                          rank=low_rank.get("rank"))
     _compare_vectors(served, loaded.model, result)
     _compare_test_split(served, loaded, result)
     result.header = (f"{loaded.config['model']} on {loaded.config['dataset']}, {served.dtype} "
-                     f"export of width {served.width}, {result.users} test users, top-{k}, "
+                     f"export of {'rank' if result.rank else 'width'} {served.width}, {result.users} test users, top-{k}, "
                      f"{result.backend} search")
     return result
 
