@@ -5,6 +5,8 @@ import pytest
 import torch
 from pruning_runs import build
 
+from recbole_gcnprune.pruning.importance import MagnitudeImportance
+
 
 @pytest.mark.parametrize(("search_learning_rate", "expected"),
                          [(None, 0.01), (0.002, 0.002), (0, 0)])
@@ -75,7 +77,7 @@ def test_a_frozen_search_leaves_the_ranking_term_out(
     assert (search.history[-1]["rank"] > 0) == (search_learning_rate > 0)
 
 
-@pytest.mark.parametrize(("search_stopping_step", "epochs_run"), [(0, 6), (2, 3)])
+@pytest.mark.parametrize(("search_stopping_step", "epochs_run"), [(0, 6), (2, 2)])
 def test_the_search_stops_after_its_stopping_step_of_validations_without_a_gain(
         make_config, make_data, prune_dict, monkeypatch, search_stopping_step, epochs_run):
     _, loaders, _, trainer = build(make_config, make_data, {
@@ -85,7 +87,27 @@ def test_the_search_stops_after_its_stopping_step_of_validations_without_a_gain(
     monkeypatch.setattr(trainer, "_pruned_valid_score", lambda *_: 0.5)  # never a new best
     trainer._gan_search(loaders[0], loaders[1])
     assert len(trainer.report["search_history"]) == epochs_run
-    assert trainer.report["search_best_epoch"] == 0
+    assert trainer.report["search_best_epoch"] == -1  # the start, never beaten
+
+
+def test_the_search_keeps_its_magnitude_start_unless_an_epoch_validates_better(
+        make_config, make_data, prune_dict, monkeypatch):
+    _, loaders, model, trainer = build(make_config, make_data, {
+        **prune_dict, "search_epochs": 3, "eval_step": 1, "search_stopping_step": 0})
+    trainer._teacher(loaders[0], loaders[1], verbose=False, show_progress=False)
+    scores = iter([0.5, 0.4, 0.5, 0.3])  # the start, then three epochs: none strictly better
+    monkeypatch.setattr(trainer, "_pruned_valid_score", lambda *_: next(scores))
+    chosen = trainer._gan_search(loaders[0], loaders[1])
+    magnitude = MagnitudeImportance()(model, model.channel_groups())
+    assert trainer.report["search_best_epoch"] == -1
+    assert trainer.report["search_start_valid_score"] == 0.5
+    for name, values in magnitude.items():
+        torch.testing.assert_close(chosen[name], values)
+
+    scores = iter([0.5, 0.4, 0.6, 0.3])  # epoch 1 beats it
+    monkeypatch.setattr(trainer, "_pruned_valid_score", lambda *_: next(scores))
+    trainer._gan_search(loaders[0], loaders[1])
+    assert trainer.report["search_best_epoch"] == 1
 
 
 def test_the_search_rate_names_only_gan_runs(make_config, make_data, prune_dict):

@@ -60,3 +60,15 @@ def test_only_a_strict_gain_is_a_new_best(bigger, scores, best_epoch):
 def test_stops_after_stopping_step_validations_without_a_gain(scores):
     _, _, stopped_at = run_epochs(scores, stopping_step=2)
     assert stopped_at == 2
+
+
+@pytest.mark.parametrize("scores, best_epoch", [([0.3, 0.5], -1), ([0.3, 0.6], 1)])
+def test_a_start_is_kept_unless_a_validation_beats_it(scores, best_epoch):
+    remaining = iter([0.5, *scores])
+    hook = SearchValidation(nn.Linear(2, 1), lambda probs: next(remaining), 1, 2, 0, True,
+                            [{}, {}])
+    assert hook.start({"g": "start"}) == 0.5
+    for epoch in range(2):
+        hook(epoch, {"g": epoch})
+    assert hook.best["epoch"] == best_epoch
+    assert hook.best["probs"] == ({"g": "start"} if best_epoch == -1 else {"g": 1})

@@ -13,7 +13,8 @@ from recbole.utils import set_color
 
 from recbole_gcnprune.pruning.checkpoint import load_into, read_checkpoint
 
-SELECTION_FACTS = ("selection_seconds", "search_history", "search_best_epoch")
+SELECTION_FACTS = ("selection_seconds", "search_history", "search_best_epoch",
+                   "search_start_valid_score")
 
 
 class PhaseResume:

@@ -19,6 +19,15 @@ class SearchValidation:
         self.best = None  # {"score", "probs", "epoch", "state"} of the best validation
         self.stalled = 0
 
+    def start(self, scores):
+        """Score the selection the search starts from (``scores`` ranked as keep-probabilities
+        are): a search epoch replaces it only by validating better. Kept as epoch -1."""
+        score = self.score(scores)
+        getLogger().info(f"mask search start: pruned student valid score {score:.4f}")
+        self.best = {"score": score, "probs": scores, "epoch": -1,
+                     "state": {k: v.clone() for k, v in self.model.state_dict().items()}}
+        return score
+
     def __call__(self, epoch, keep_probabilities):
         """``AdversarialMaskSearch.run``'s ``end_of_epoch``: True stops the search."""
         last = epoch + 1 == self.epochs
