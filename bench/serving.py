@@ -223,7 +223,7 @@ def render(args, models, per_seed, rounds, command):
         "Shares are of the dense float32 export (bytes, metrics, speed), per seed; the overlap "
         "is with the same model's float32 export (every test user, seen items excluded).  ",
         *([f"Note: {args.note}"] if args.note else []), "",
-        "| model | width | dtype | served bytes | % of dense f32 bytes | NDCG@20 | % of dense | "
+        "| model | width (per seed) | dtype | served bytes (mean) | % of dense f32 bytes | NDCG@20 | % of dense | "
         "Recall@20 | % of dense | top-20 overlap | float32 exact |" + speed_head,
         "|---|---|---|---:|---:|---|---:|---|---:|---|---|" + "---:|---:|" * len(SPEEDS)]
     for label in models:
@@ -235,8 +235,11 @@ def render(args, models, per_seed, rounds, command):
                      else "-")
             speed = "".join(f" {cell(runs, b, '%.0f')} | {cell(runs, b + ' speed-up', '%.2f')}x |"
                             for b in SPEEDS)
+            widths = [str(r["width"]) for r in runs]
+            widths = widths[0] if len(set(widths)) == 1 else "/".join(widths)
+            served = statistics.mean(r["served_bytes"] for r in runs)
             lines.append(
-                f"| {label} | {runs[0]['width']} | {dtype} | {runs[0]['served_bytes']:,} | "
+                f"| {label} | {widths} | {dtype} | {served:,.0f} | "
                 f"{cell(runs, 'served_bytes share', '%.1f', 100)} | {cell(runs, 'ndcg')} | "
                 f"{cell(runs, 'ndcg share', '%.1f', 100)} | {cell(runs, 'recall')} | "
                 f"{cell(runs, 'recall share', '%.1f', 100)} | {cell(runs, 'overlap')} | "

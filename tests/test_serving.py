@@ -58,6 +58,7 @@ def run(tmp_path_factory):
         "checkpoint_dir": str(root / "saved"), "state": "WARNING", "use_gpu": False,
         "seed": 2020, "embedding_size": 8, "n_layers": 1, "layer_transform": "linear",
         "transform_size": 4, "prune_ratio": 0.5, "search_epochs": 1, "log_wandb": False,
+        "prune_allocation": "uniform",  # half of every group: the widths these tests expect
     }
     cwd, argv = os.getcwd(), sys.argv
     os.chdir(root)
