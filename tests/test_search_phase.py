@@ -77,7 +77,7 @@ def test_a_frozen_search_leaves_the_ranking_term_out(
     assert (search.history[-1]["rank"] > 0) == (search_learning_rate > 0)
 
 
-@pytest.mark.parametrize(("search_stopping_step", "epochs_run"), [(0, 6), (2, 2)])
+@pytest.mark.parametrize(("search_stopping_step", "epochs_run"), [(0, 6), (2, 3)])
 def test_the_search_stops_after_its_stopping_step_of_validations_without_a_gain(
         make_config, make_data, prune_dict, monkeypatch, search_stopping_step, epochs_run):
     _, loaders, _, trainer = build(make_config, make_data, {
@@ -87,7 +87,7 @@ def test_the_search_stops_after_its_stopping_step_of_validations_without_a_gain(
     monkeypatch.setattr(trainer, "_pruned_valid_score", lambda *_: 0.5)  # never a new best
     trainer._gan_search(loaders[0], loaders[1])
     assert len(trainer.report["search_history"]) == epochs_run
-    assert trainer.report["search_best_epoch"] == -1  # the start, never beaten
+    assert trainer.report["search_best_epoch"] == 0  # the start (0.5 too) is not better
 
 
 def test_the_search_keeps_its_magnitude_start_unless_an_epoch_validates_better(
@@ -95,7 +95,7 @@ def test_the_search_keeps_its_magnitude_start_unless_an_epoch_validates_better(
     _, loaders, model, trainer = build(make_config, make_data, {
         **prune_dict, "search_epochs": 3, "eval_step": 1, "search_stopping_step": 0})
     trainer._teacher(loaders[0], loaders[1], verbose=False, show_progress=False)
-    scores = iter([0.5, 0.4, 0.5, 0.3])  # the start, then three epochs: none strictly better
+    scores = iter([0.5, 0.4, 0.45, 0.3])  # the start, then three epochs: none better
     monkeypatch.setattr(trainer, "_pruned_valid_score", lambda *_: next(scores))
     chosen = trainer._gan_search(loaders[0], loaders[1])
     magnitude = MagnitudeImportance()(model, model.channel_groups())

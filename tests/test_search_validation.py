@@ -62,13 +62,25 @@ def test_stops_after_stopping_step_validations_without_a_gain(scores):
     assert stopped_at == 2
 
 
-@pytest.mark.parametrize("scores, best_epoch", [([0.3, 0.5], -1), ([0.3, 0.6], 1)])
-def test_a_start_is_kept_unless_a_validation_beats_it(scores, best_epoch):
+@pytest.mark.parametrize("scores, best_epoch", [
+    ([0.3, 0.4], -1), ([0.3, 0.5], 1), ([0.3, 0.6], 1)])  # a tie: the search's
+def test_a_start_is_chosen_where_it_validates_strictly_better(scores, best_epoch):
     remaining = iter([0.5, *scores])
     hook = SearchValidation(nn.Linear(2, 1), lambda probs: next(remaining), 1, 2, 0, True,
                             [{}, {}])
     assert hook.start({"g": "start"}) == 0.5
     for epoch in range(2):
         hook(epoch, {"g": epoch})
-    assert hook.best["epoch"] == best_epoch
-    assert hook.best["probs"] == ({"g": "start"} if best_epoch == -1 else {"g": 1})
+    assert hook.chosen["epoch"] == best_epoch
+    assert hook.chosen["probs"] == ({"g": "start"} if best_epoch == -1 else {"g": 1})
+
+
+def test_a_start_does_not_count_toward_the_stop():
+    """The start validates above the first two epochs; the search goes on to its own best."""
+    remaining = iter([0.5, 0.3, 0.2, 0.6, 0.1, 0.1])
+    hook = SearchValidation(nn.Linear(2, 1), lambda probs: next(remaining), 1, 5, 2, True,
+                            [{} for _ in range(5)])
+    hook.start({"g": "start"})
+    stops = [hook(epoch, {"g": epoch}) for epoch in range(5)]
+    assert stops == [False, False, False, False, True]
+    assert hook.chosen["epoch"] == 2 and hook.best["epoch"] == 2

@@ -227,11 +227,12 @@ class GANPruneTrainer(PhaseResume, Trainer):
             self.report["search_start_valid_score"] = validation.start(
                 MagnitudeImportance()(self.model, self.model.channel_groups()))
         keep_probabilities = search.run(train_data, None if valid_data is None else validation)
-        if validation.best is not None:
-            self.model.load_state_dict(validation.best["state"])
+        chosen = validation.chosen
+        if chosen is not None:
+            self.model.load_state_dict(chosen["state"])
             self.model.drop_cached_embeddings()
-            keep_probabilities = validation.best["probs"]
-            self.report["search_best_epoch"] = validation.best["epoch"]
+            keep_probabilities = chosen["probs"]
+            self.report["search_best_epoch"] = chosen["epoch"]
         self.report["search_history"] = search.history
         return keep_probabilities
 

@@ -16,17 +16,27 @@ class SearchValidation:
         self.model, self.score, self.history = model, score, history
         self.eval_step, self.epochs, self.stopping_step = eval_step, epochs, stopping_step
         self.bigger = bigger
-        self.best = None  # {"score", "probs", "epoch", "state"} of the best validation
+        self.best = None  # {"score", "probs", "epoch", "state"} of the search's best validation
+        self.start_choice = None  # the same of the selection it started from (epoch -1)
         self.stalled = 0
 
     def start(self, scores):
         """Score the selection the search starts from (``scores`` ranked as keep-probabilities
-        are): a search epoch replaces it only by validating better. Kept as epoch -1."""
+        are). It is :attr:`chosen` unless an epoch validates strictly better; it does not count
+        toward the search's stop, which follows the search's own best."""
         score = self.score(scores)
         getLogger().info(f"mask search start: pruned student valid score {score:.4f}")
-        self.best = {"score": score, "probs": scores, "epoch": -1,
-                     "state": {k: v.clone() for k, v in self.model.state_dict().items()}}
+        self.start_choice = {"score": score, "probs": scores, "epoch": -1,
+                             "state": {k: v.clone() for k, v in self.model.state_dict().items()}}
         return score
+
+    @property
+    def chosen(self):
+        """The search's best validation, or its start where that validated strictly better."""
+        if self.start_choice is not None and (
+                self.best is None or self._better(self.start_choice["score"], self.best["score"])):
+            return self.start_choice
+        return self.best
 
     def __call__(self, epoch, keep_probabilities):
         """``AdversarialMaskSearch.run``'s ``end_of_epoch``: True stops the search."""
@@ -36,7 +46,7 @@ class SearchValidation:
         score = self.score(keep_probabilities)
         getLogger().info(f"mask search epoch {epoch}: pruned student valid score {score:.4f}")
         self.history[-1]["pruned_valid_score"] = score
-        if self._improves(score):
+        if self.best is None or self._better(score, self.best["score"]):
             self.best = {"score": score, "probs": keep_probabilities, "epoch": epoch,
                          "state": {k: v.clone() for k, v in self.model.state_dict().items()}}
             self.stalled = 0
@@ -48,13 +58,10 @@ class SearchValidation:
                              f"(search_stopping_step={self.stopping_step})")
         return stop
 
-    def _improves(self, score):
-        """A strictly better score than the best so far (a NaN never is; a NaN best always is
-        beaten)."""
-        if self.best is None:
-            return True
+    def _better(self, score, than):
+        """A strictly better score (a NaN never is; a NaN is beaten by any number)."""
         if math.isnan(score):
             return False
-        if math.isnan(self.best["score"]):
+        if math.isnan(than):
             return True
-        return score > self.best["score"] if self.bigger else score < self.best["score"]
+        return score > than if self.bigger else score < than
