@@ -597,3 +597,12 @@ def test_a_rank_not_below_the_width_is_one_line(run, tmp_path):
     assert not (tmp_path / "rank4").exists()
     with pytest.raises(UserInputError, match=r"--rank 0 is not a positive integer"):
         export(run["run_dir"], str(tmp_path / "rank0"), rank=0, **flags(run))
+
+
+@pytest.mark.parametrize("low_rank", [3, {"rank": 3, "of_width": 8}, {"rank": 4, "of_width": 4}])
+def test_a_low_rank_field_that_does_not_fit_the_width_is_one_line(exports, tmp_path, low_rank):
+    folder = copy_of(exports["int8"], tmp_path)
+    manifest = manifest_of(str(folder))
+    manifest["low_rank"] = low_rank
+    write_manifest(folder, manifest)
+    refused(folder, r"manifest.json has low_rank .*, not null or \{\"rank\": the vector width")

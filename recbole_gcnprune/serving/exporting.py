@@ -53,8 +53,7 @@ def export(source, out_dir, dtype="float32", hash_key_file=None, model=None, dat
     written, served = _write_vectors(out_dir, users, items, dtype)
     written += _write_tokens(out_dir, loaded, key)
     written += _write_seen(out_dir, loaded, len(users))
-    manifest = _manifest(loaded, users, items, dtype, key, served)
-    manifest["low_rank"] = low_rank
+    manifest = _manifest(loaded, users, items, dtype, key, served, low_rank)
     manifest["files"] = files.describe_files(out_dir, written)
     atomic_write_json(os.path.join(out_dir, files.MANIFEST), manifest)
     return manifest
@@ -174,7 +173,7 @@ def _widths(loaded):
     return {group.name: group.width for group in loaded.model.channel_groups()}
 
 
-def _manifest(loaded, users, items, dtype, key, served):
+def _manifest(loaded, users, items, dtype, key, served, low_rank):
     config = loaded.config
     manifest = {
         "format": files.FORMAT, "format_version": files.FORMAT_VERSION,
@@ -192,6 +191,7 @@ def _manifest(loaded, users, items, dtype, key, served):
         "seen": "train+valid",
         "served_bytes": sum(served.values()), "served_bytes_by_file": served,
         "float32_bytes": int(users.nbytes + items.nbytes),
+        "low_rank": low_rank,
         "metrics": {"test": metrics_on_test_split(loaded),
                     "valid": recorded_valid_metrics(loaded)},
         "versions": {**software_versions(), "recbole-gcnprune": __version__},

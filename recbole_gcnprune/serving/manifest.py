@@ -105,6 +105,7 @@ def _check_fields(path, manifest):
             and _KEY_CHECK.fullmatch(manifest["key_check"])):
         raise ExportFolderError(f"{path} has key_check {_shown(manifest.get('key_check'))}, not "
                                 f"16 hex digits (its user ids are {HASH_NAME}): {REEXPORT}")
+    _check_low_rank(path, manifest)
     folder = os.path.dirname(path)
     for name, entry in manifest["files"].items():
         _plain_name(name, folder)
@@ -112,6 +113,17 @@ def _check_fields(path, manifest):
                 and isinstance(entry.get("sha256"), str) and _SHA256.fullmatch(entry["sha256"])):
             raise ExportFolderError(f"{path} lists {name} as {_shown(entry)}, not "
                                     "{\"sha256\": 64 hex digits, \"bytes\": a size}: " + REEXPORT)
+
+
+def _check_low_rank(path, manifest):
+    """``low_rank`` (read by ``verify``) is absent, null, or the approximation of a wider model
+    at the vector width."""
+    low_rank, width = manifest.get("low_rank"), manifest["vector_width"]
+    if low_rank is not None and not (isinstance(low_rank, dict) and low_rank.get("rank") == width
+                                     and _is_count(low_rank.get("of_width"), width + 1)):
+        raise ExportFolderError(f"{path} has low_rank {_shown(low_rank)}, not null or "
+                                "{\"rank\": the vector width, \"of_width\": a larger width}: "
+                                + REEXPORT)
 
 
 def served_files(manifest):
