@@ -7,6 +7,7 @@ import torch
 from recbole_gcnprune.serving.errors import KeyFileError
 from recbole_gcnprune.serving.low_rank import low_rank_vectors
 from recbole_gcnprune.serving.quantize import dequantize, pack_int4, quantize, unpack_int4
+from recbole_gcnprune.serving import ranking
 from recbole_gcnprune.serving.ranking import top_k
 from recbole_gcnprune.serving.user_ids import hash_token, key_check, read_key
 
@@ -117,3 +118,26 @@ def test_low_rank_vectors_pad_a_rank_above_the_rows():
     assert users_r.shape == (2, 4) and items_r.shape == (9, 4) and kept == pytest.approx(1.0)
     torch.testing.assert_close(torch.from_numpy(users_r @ items_r.T),
                                torch.full((2, 9), 6.0), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_grouped_top_k_equals_the_full_search(seed):
+    rng = np.random.default_rng(seed)
+    levels = int(rng.integers(3, 400))  # few levels: ties at the k-th place; many: none
+    scores = rng.integers(0, levels, (40, int(rng.integers(800, 3000)))).astype(np.float32)
+    scores[rng.random(scores.shape) < rng.random()] = -np.inf
+    for k in (1, 5, 20):
+        assert ranking._grouped_top_k_indices(scores, k).tolist() == \
+            ranking._top_k_indices(scores, k).tolist()
+
+
+def test_grouped_top_k_searches_groups_over_many_items(monkeypatch):
+    scores = np.random.default_rng(3).standard_normal((8, 5000)).astype(np.float32)
+    searched = []
+    full = ranking._top_k_indices
+    monkeypatch.setattr(ranking, "_top_k_indices",
+                        lambda values, k: searched.append(values.shape[1]) or full(values, k))
+    top_k(scores, 20)
+    assert max(searched) < 5000  # 313 groups, then their 20 x 16 items; never all 5,000
+    for row, (indices, _) in zip(scores, top_k(scores, 20)):
+        assert indices.tolist() == np.argsort(-row, kind="stable")[:20].tolist()
