@@ -28,7 +28,11 @@ def top_k(scores, k):
     order = np.argsort(-values, axis=1, kind="stable")  # indices ascend within each row
     indices = np.take_along_axis(indices, order, axis=1)
     values = np.take_along_axis(values, order, axis=1)
-    return [(i[v > -np.inf], v[v > -np.inf]) for i, v in zip(indices, values)]
+    kept = values > -np.inf
+    if kept.all():
+        return list(zip(indices, values))
+    return [(i, v) if row_kept.all() else (i[row_kept], v[row_kept])
+            for i, v, row_kept in zip(indices, values, kept)]
 
 
 def _top_k_indices(scores, k):

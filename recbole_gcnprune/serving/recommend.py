@@ -218,8 +218,8 @@ class ServedModel:
         if isinstance(user_tokens, str):
             user_tokens = [user_tokens]
         rows = [self.row_of(token) for token in user_tokens]
-        return [Recommendation(token, [self.item_tokens[i] for i in item_rows],
-                               [float(s) for s in scores])
+        return [Recommendation(token, [self.item_tokens[i] for i in item_rows.tolist()],
+                               scores.tolist())
                 for token, (item_rows, scores) in zip(user_tokens, self.top_item_rows(
                     rows, k, exclude_seen))]
 
