@@ -6,6 +6,10 @@ that trains, prunes or evaluates (comments, docstrings and layout left out) and 
 leaderboard's runner and tables, the run summary, serving) is left out, so changing it keeps
 the caches. A cached teacher, run or row made by other code has another key, so it is
 recomputed, never silently reused.
+
+A row of one of RecBole's own models runs none of the plugin model's code (its model, pruning,
+trainer and pruning settings, and its yaml), so its version leaves those out too: a change to
+pruning reruns the pruned rows of a leaderboard, not the built-in baselines.
 """
 
 import ast
@@ -21,6 +25,9 @@ PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 # relative to the package: what only presents or serves results, and the wheel's properties/
 NOT_HASHED = ("cli.py", "cli_args.py", "run_summary.py", "version.py", "leaderboard",
               "serving", "properties")
+
+# relative to the package (and the properties folder): what only GCNPruneGAN runs
+PLUGIN_MODEL_ONLY = ("model", "pruning", "trainer", "settings.py", "model/GCNPruneGAN.yaml")
 
 
 def _without_docstrings(tree):
@@ -51,12 +58,23 @@ def _fingerprint(path):
     return repr(yaml.safe_load(text))
 
 
+def code_version(model=None):
+    """12 hex digits naming this package's behaviour (see the module docstring): for ``model``
+    when it is one of RecBole's own, else for the plugin's model."""
+    if model is not None and not isinstance(model, str):
+        model = model.__name__
+    from recbole_gcnprune.registry import plugin_models
+
+    return _hashed_version(model is None or model in plugin_models())
+
+
 @lru_cache(maxsize=None)
-def code_version():
-    """12 hex digits naming this package's behaviour (see the module docstring)."""
+def _hashed_version(with_plugin_model):
+    skip = () if with_plugin_model else PLUGIN_MODEL_ONLY
     digest = hashlib.sha256()
-    for folder, suffix, skip in ((PACKAGE_DIR, ".py", NOT_HASHED), (properties_dir(), ".yaml", ())):
-        for path in _source_files(folder, suffix, skip):
+    for folder, suffix, skipped in ((PACKAGE_DIR, ".py", NOT_HASHED + skip),
+                                    (properties_dir(), ".yaml", skip)):
+        for path in _source_files(folder, suffix, skipped):
             relative = os.path.relpath(path, folder).replace(os.sep, "/")
             digest.update(f"{relative}\0{_fingerprint(path)}\0".encode())
     return digest.hexdigest()[:12]

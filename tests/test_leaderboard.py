@@ -30,6 +30,7 @@ from recbole_gcnprune.leaderboard.spec import (
     row_id,
 )
 from recbole_gcnprune.leaderboard.summary import METRICS, summarize
+from recbole_gcnprune.version import code_version
 
 MODELS = "Pop,BPR,GCNPruneGAN[prune_ratio=0.5]"
 SEEDS = (2020, 2021)
@@ -344,12 +345,14 @@ def test_a_row_made_by_other_code_is_run_again_but_still_rendered(finished, tmp_
     monkeypatch.chdir(tmp_path)
     calls = count_calls(monkeypatch)
     specs, settings = parse_models(MODELS), make_settings("tiny", shared_overrides(finished[2]))
-    monkeypatch.setattr(runner, "code_version", lambda: "other-code")
+    plugin_changed = {"GCNPruneGAN": "other-code"}  # pruning code changed, RecBole's rows not
+    monkeypatch.setattr(runner, "code_version",
+                        lambda model=None: plugin_changed.get(model, code_version(model)))
     rendered = run_leaderboard(specs, SEEDS, settings, output, progress=lambda _: None,
                                render_only=True)
     assert calls == [] and len(rendered["rows"]) == len(specs) * len(SEEDS)
-    run_leaderboard(specs[:1], SEEDS[:1], settings, output, progress=lambda _: None)
-    assert calls == [(specs[0].label, SEEDS[0])]
+    run_leaderboard(specs, SEEDS[:1], settings, output, progress=lambda _: None)
+    assert calls == [(specs[2].label, SEEDS[0])]
 
 
 def test_render_only_runs_nothing_and_lists_missing_rows(finished, tmp_path, monkeypatch):

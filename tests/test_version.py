@@ -20,8 +20,7 @@ def test_comments_docstrings_and_layout_do_not_count(tmp_path):
 
 
 def test_what_only_presents_or_serves_results_is_left_out():
-    hashed = {os.path.relpath(path, version.PACKAGE_DIR).replace(os.sep, "/")
-              for path in version._source_files(version.PACKAGE_DIR, ".py", version.NOT_HASHED)}
+    hashed = _hashed_files(version.NOT_HASHED)
     assert "trainer/gan_prune_trainer.py" in hashed and "settings.py" in hashed
     assert not any(path.startswith(("serving/", "leaderboard/", "properties/")) for path in hashed)
     assert "cli.py" not in hashed and "run_summary.py" not in hashed
@@ -30,3 +29,28 @@ def test_what_only_presents_or_serves_results_is_left_out():
 def test_the_version_is_twelve_hex_digits():
     assert len(version.code_version()) == 12
     int(version.code_version(), 16)
+
+
+def _hashed_files(skip):
+    return {os.path.relpath(path, version.PACKAGE_DIR).replace(os.sep, "/")
+            for path in version._source_files(version.PACKAGE_DIR, ".py", skip)}
+
+
+def test_recbole_models_are_versioned_without_the_plugin_models_code(monkeypatch):
+    plugin_only = (_hashed_files(version.NOT_HASHED)
+                   - _hashed_files(version.NOT_HASHED + version.PLUGIN_MODEL_ONLY))
+    assert {"settings.py", "pruning/gan_search.py", "trainer/gan_prune_trainer.py",
+            "model/gcn_prune_gan.py"} <= plugin_only
+    assert not plugin_only & {"compat.py", "config.py", "quick_start.py", "measure.py"}
+    fingerprint = version._fingerprint
+    version._hashed_version.cache_clear()
+    before = {model: version.code_version(model) for model in ("BPR", "GCNPruneGAN")}
+    monkeypatch.setattr(version, "_fingerprint", lambda path: fingerprint(path) + (
+        "changed" if path.endswith("gan_search.py") else ""))
+    version._hashed_version.cache_clear()
+    try:
+        assert version.code_version("BPR") == before["BPR"]
+        assert version.code_version("GCNPruneGAN") != before["GCNPruneGAN"]
+        assert version.code_version() == version.code_version("GCNPruneGAN")
+    finally:
+        version._hashed_version.cache_clear()

@@ -197,7 +197,7 @@ def execute_row(task, log_path=None):
     """Run one row; returns ``task`` plus ``status`` ("ok" or "failed") and its results or error.
     Without ``log_path`` the row's log comes back as ``"log"``. ``KeyboardInterrupt`` propagates."""
     row = dict(task, host=f"{platform.machine()}, {os.cpu_count()} CPUs", versions=software_versions(),
-               code_version=code_version())
+               code_version=code_version(task["model"]))
     with captured_logs(log_path) as log_text:
         try:
             row.update(_train_and_measure(task), status="ok")

@@ -52,8 +52,8 @@ class _Run:
     """State of one invocation: the planned tasks, finished rows and failures."""
 
     def __init__(self, tasks, store, meta, progress, keep_other_code=False):
-        """A finished row made by other code (another ``code_version``) is run again, unless
-        ``keep_other_code`` (rendering only)."""
+        """A finished row made by other code (another ``code_version`` of its model) is run
+        again, unless ``keep_other_code`` (rendering only)."""
         self.tasks, self.store, self.meta, self.progress = tasks, store, meta, progress
         self.labels = list(dict.fromkeys(task["label"] for task in tasks))
         self.finished, self.other_code = {}, 0
@@ -61,7 +61,7 @@ class _Run:
             row = store.load(task)
             if row is None:
                 continue
-            if keep_other_code or row.get("code_version") == code_version():
+            if keep_other_code or row.get("code_version") == code_version(task["model"]):
                 self.finished[self._key(task)] = row
             else:
                 self.other_code += 1
