@@ -58,14 +58,10 @@ def _fingerprint(path):
     return repr(yaml.safe_load(text))
 
 
-def code_version(model=None):
-    """12 hex digits naming this package's behaviour (see the module docstring): for ``model``
-    when it is one of RecBole's own, else for the plugin's model."""
-    if model is not None and not isinstance(model, str):
-        model = model.__name__
-    from recbole_gcnprune.registry import plugin_models
-
-    return _hashed_version(model is None or model in plugin_models())
+def code_version(plugin_model=True):
+    """12 hex digits naming this package's behaviour (see the module docstring); without the
+    plugin model's own code when ``plugin_model`` is False (a row of one of RecBole's models)."""
+    return _hashed_version(plugin_model)
 
 
 @lru_cache(maxsize=None)

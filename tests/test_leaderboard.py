@@ -19,6 +19,7 @@ from recbole_gcnprune.cli import main
 from recbole_gcnprune.errors import UserInputError
 from recbole_gcnprune.leaderboard import render as render_module
 from recbole_gcnprune.leaderboard import row as row_module
+from recbole_gcnprune.leaderboard.row import row_code_version
 from recbole_gcnprune.leaderboard import store as store_module
 from recbole_gcnprune.leaderboard.ray_backend import _init
 from recbole_gcnprune.leaderboard.runner import make_settings, run_leaderboard
@@ -346,8 +347,8 @@ def test_a_row_made_by_other_code_is_run_again_but_still_rendered(finished, tmp_
     calls = count_calls(monkeypatch)
     specs, settings = parse_models(MODELS), make_settings("tiny", shared_overrides(finished[2]))
     plugin_changed = {"GCNPruneGAN": "other-code"}  # pruning code changed, RecBole's rows not
-    monkeypatch.setattr(runner, "code_version",
-                        lambda model=None: plugin_changed.get(model, code_version(model)))
+    monkeypatch.setattr(runner, "row_code_version",
+                        lambda model: plugin_changed.get(model, row_code_version(model)))
     rendered = run_leaderboard(specs, SEEDS, settings, output, progress=lambda _: None,
                                render_only=True)
     assert calls == [] and len(rendered["rows"]) == len(specs) * len(SEEDS)
@@ -516,3 +517,8 @@ def test_the_leaderboard_command_does_not_import_the_cli():
     code = ("import sys, recbole_gcnprune.leaderboard.command; "
             "assert 'recbole_gcnprune.cli' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_only_plugin_rows_carry_the_plugin_models_code_version():
+    assert row_code_version("GCNPruneGAN") == code_version()
+    assert row_code_version("BPR") == code_version(plugin_model=False) != code_version()

@@ -39,9 +39,16 @@ from recbole_gcnprune.measure import (
     state_dict_bytes,
 )
 from recbole_gcnprune.quick_start import load_data, model_and_trainer
+from recbole_gcnprune.registry import plugin_models
 from recbole_gcnprune.version import code_version
 
 EVAL_KEYS = ("eval_args", "metrics", "topk", "valid_metric", "epochs", "eval_step", "stopping_step")
+
+
+def row_code_version(model):
+    """The code version of a row of ``model``: RecBole's own models run none of the plugin
+    model's code, so theirs leaves it out."""
+    return code_version(plugin_model=model in plugin_models())
 
 
 def make_task(spec, seed, settings, checkpoint_dir):
@@ -197,7 +204,7 @@ def execute_row(task, log_path=None):
     """Run one row; returns ``task`` plus ``status`` ("ok" or "failed") and its results or error.
     Without ``log_path`` the row's log comes back as ``"log"``. ``KeyboardInterrupt`` propagates."""
     row = dict(task, host=f"{platform.machine()}, {os.cpu_count()} CPUs", versions=software_versions(),
-               code_version=code_version(task["model"]))
+               code_version=row_code_version(task["model"]))
     with captured_logs(log_path) as log_text:
         try:
             row.update(_train_and_measure(task), status="ok")

@@ -11,10 +11,9 @@ import os
 
 from recbole_gcnprune.leaderboard.local_backend import run_locally
 from recbole_gcnprune.leaderboard.render import render_leaderboard
-from recbole_gcnprune.leaderboard.row import build_config, make_task
+from recbole_gcnprune.leaderboard.row import build_config, make_task, row_code_version
 from recbole_gcnprune.leaderboard.store import RowStore
 from recbole_gcnprune.leaderboard.versions import software_versions
-from recbole_gcnprune.version import code_version
 
 DEFAULT_SPLIT_SEED = 2020
 
@@ -61,7 +60,7 @@ class _Run:
             row = store.load(task)
             if row is None:
                 continue
-            if keep_other_code or row.get("code_version") == code_version(task["model"]):
+            if keep_other_code or row.get("code_version") == row_code_version(task["model"]):
                 self.finished[self._key(task)] = row
             else:
                 self.other_code += 1
