@@ -26,8 +26,9 @@ PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 NOT_HASHED = ("cli.py", "cli_args.py", "run_summary.py", "version.py", "leaderboard",
               "serving", "properties")
 
-# relative to the package (and the properties folder): what only GCNPruneGAN runs
-PLUGIN_MODEL_ONLY = ("model", "pruning", "trainer", "settings.py", "model/GCNPruneGAN.yaml")
+# what only GCNPruneGAN runs: relative to the package, and to the properties folder
+PLUGIN_MODEL_CODE = ("model", "pruning", "trainer", "settings.py")
+PLUGIN_MODEL_PROPERTIES = (os.path.join("model", "GCNPruneGAN.yaml"),)
 
 
 def _without_docstrings(tree):
@@ -66,11 +67,12 @@ def code_version(plugin_model=True):
 
 @lru_cache(maxsize=None)
 def _hashed_version(with_plugin_model):
-    skip = () if with_plugin_model else PLUGIN_MODEL_ONLY
+    code_skip, properties_skip = (((), ()) if with_plugin_model
+                                  else (PLUGIN_MODEL_CODE, PLUGIN_MODEL_PROPERTIES))
     digest = hashlib.sha256()
-    for folder, suffix, skipped in ((PACKAGE_DIR, ".py", NOT_HASHED + skip),
-                                    (properties_dir(), ".yaml", skip)):
-        for path in _source_files(folder, suffix, skipped):
+    for folder, suffix, skip in ((PACKAGE_DIR, ".py", NOT_HASHED + code_skip),
+                                 (properties_dir(), ".yaml", properties_skip)):
+        for path in _source_files(folder, suffix, skip):
             relative = os.path.relpath(path, folder).replace(os.sep, "/")
             digest.update(f"{relative}\0{_fingerprint(path)}\0".encode())
     return digest.hexdigest()[:12]
