@@ -12,7 +12,11 @@ from recbole_gcnprune.pruning.discriminator import (
     Panels,
     discriminator_loss,
 )
-from recbole_gcnprune.pruning.gan_search import AdversarialMaskSearch, SearchSettings
+from recbole_gcnprune.pruning.gan_search import (
+    DISCRIMINATOR_ACCURACY_CAP,
+    AdversarialMaskSearch,
+    SearchSettings,
+)
 
 
 def _teacher(model):
@@ -75,6 +79,28 @@ def test_its_gradient_reaches_the_generators_logits(tiny_gcn):
     assert search.history == []
 
 
+def test_it_steps_only_while_its_running_accuracy_is_at_most_the_cap(tiny_gcn):
+    config, _, (train, _, _), model = tiny_gcn
+    settings = SearchSettings(epochs=1, keep_fraction=0.25, allocation="global", adv_weight=1.0,
+                              distill_weight=0.0, budget_weight=0.0, student_lr=0.0,
+                              generator_lr=0.01, discriminator_lr=0.01)
+    student = copy.deepcopy(model)
+    student.split_into_buckets(2)
+    search = AdversarialMaskSearch(student, _teacher(model), settings)
+    batch = next(iter(train))
+
+    def step_from(running_accuracy):
+        search.discriminator_accuracy = running_accuracy
+        before = copy.deepcopy(search.discriminator.state_dict())
+        record = search._step(batch, tau=1.0)
+        unchanged = all(torch.equal(before[k], v)
+                        for k, v in search.discriminator.state_dict().items())
+        return record["disc_updated"], unchanged
+
+    assert step_from(1.0) == (0.0, True)  # far ahead of the generator: it waits
+    assert step_from(DISCRIMINATOR_ACCURACY_CAP - 0.2) == (1.0, False)
+
+
 def test_search_logs_discriminator_loss_and_accuracy_per_epoch(tiny_gcn):
     config, _, (train, _, _), model = tiny_gcn
     settings = SearchSettings(epochs=2, keep_fraction=0.5, allocation="global", adv_weight=0.1,
@@ -87,6 +113,7 @@ def test_search_logs_discriminator_loss_and_accuracy_per_epoch(tiny_gcn):
     assert len(search.history) == 2
     for record in search.history:
         assert 0 <= record["disc_accuracy"] <= 1 and record["disc"] > 0
+        assert 0 <= record["disc_updated"] <= 1
 
 
 def test_a_student_equal_to_the_teacher_scores_its_panel_as_the_teacher(tiny_gcn):
