@@ -64,6 +64,10 @@ def parse_args(argv):
                    help="time the full-sort speed for at least this long (interleaved rounds; "
                         "default 30, 0 with --render-only); 0: 7 rounds only, as the earliest "
                         "tables")
+    p.add_argument("--user-paired", action="store_true",
+                   help="also give each method's NDCG@20 minus the reference's paired by test "
+                        "user within each seed, with its standard error over the users (loads "
+                        "every model once more)")
     p.add_argument("--render-only", action="store_true",
                    help="tabulate the rows already finished; train nothing new")
     args = p.parse_args(argv)
@@ -248,6 +252,50 @@ def compare_lines(args, rows):
     return ["", head, *lines]
 
 
+def user_paired_lines(args, rows):
+    """Per (ratio, method): NDCG@20 minus the reference's, paired by test user within each seed
+    (the same users rank both models), averaged over the seeds both have, and the standard error
+    of that mean over the users: how much of a difference the test users can resolve."""
+    if not args.user_paired:
+        return []
+    from recbole_gcnprune.popularity_metrics import ndcg_per_user
+    from recbole_gcnprune.quick_start import load_data
+
+    reference = {(r["seed"], r["prune_ratio"]): r for r in rows
+                 if r["criterion"] == args.reference}
+    tests, found, lines = {}, {}, []
+
+    def per_user(row):
+        if row["checkpoint"] not in found:
+            if row["seed"] not in tests:
+                config = common.dense_config(args, row["seed"])
+                tests[row["seed"]] = (config, *load_data(config)[1][::2])
+            config, train, test = tests[row["seed"]]
+            model = load_model(config, train, row["checkpoint"])
+            found[row["checkpoint"]] = ndcg_per_user(model, test)
+        return found[row["checkpoint"]]
+
+    methods = args.criteria.split(",")
+    for ratio, criterion in sorted({(r["prune_ratio"], r["criterion"]) for r in rows},
+                                   key=lambda k: (k[0], methods.index(k[1]))):
+        pairs = [(r, reference[(r["seed"], ratio)]) for r in rows
+                 if (r["prune_ratio"], r["criterion"]) == (ratio, criterion)
+                 and (r["seed"], ratio) in reference and criterion != args.reference]
+        if not pairs:
+            continue
+        means, variances = [], []
+        for row, ref in pairs:
+            mine, theirs = per_user(row), per_user(ref)
+            diffs = [mine[u] - theirs[u] for u in mine]
+            means.append(statistics.mean(diffs))
+            variances.append(statistics.variance(diffs) / len(diffs))
+        lines.append(f"- {criterion} {1 - ratio:.0%}: {statistics.mean(means):+.4f}, standard "
+                     f"error over the test users {math.sqrt(sum(variances)) / len(means):.4f} "
+                     f"({len(means)} seed{'s' * (len(means) > 1)}, {len(diffs):,} test users each)")
+    head = f"NDCG@20 minus {args.reference}'s, paired by test user within each seed:"
+    return ["", head, *lines] if lines else []
+
+
 def header(args, rows, command):
     return [f"# Pruning criteria on {args.dataset}", "",
             f"Command: `{command}`  ", f"Date: {time.strftime('%Y-%m-%d %H:%M')}  ",
@@ -287,7 +335,8 @@ def render(args, dense_rows, rows, speed, command):
                              f"{flops_cell(sel)} | "
                              f"{speed_cells(speed.get((ratio, criterion)), dense_ms)} | "
                              f"{wall_cell(sel, teacher_seconds)} |")
-    return "\n".join(lines + discriminator_lines(rows) + compare_lines(args, rows)) + "\n"
+    return "\n".join(lines + discriminator_lines(rows) + compare_lines(args, rows)
+                     + user_paired_lines(args, rows)) + "\n"
 
 
 def main(argv=None):
