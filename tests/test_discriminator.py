@@ -62,15 +62,20 @@ def test_it_leaves_chance_when_the_student_is_visibly_worse(tiny_gcn):
     assert accuracy > 0.8
 
 
-def test_its_gradient_reaches_the_generators_logits(tiny_gcn):
-    config, _, (train, _, _), model = tiny_gcn
-    teacher = _teacher(model)
-    settings = SearchSettings(epochs=1, keep_fraction=0.5, allocation="global", adv_weight=1.0,
-                              distill_weight=0.0, budget_weight=0.0, student_lr=0.0,
+def _search(model, epochs=1, adv_weight=1.0, distill_weight=0.0, budget_weight=0.0):
+    """A frozen-student search over 2 buckets per side, half the parameters kept."""
+    settings = SearchSettings(epochs=epochs, keep_fraction=0.5, allocation="global",
+                              adv_weight=adv_weight, distill_weight=distill_weight,
+                              budget_weight=budget_weight, student_lr=0.0,
                               generator_lr=0.01, discriminator_lr=0.01)
     student = copy.deepcopy(model)
     student.split_into_buckets(2)
-    search = AdversarialMaskSearch(student, teacher, settings)
+    return AdversarialMaskSearch(student, _teacher(model), settings)
+
+
+def test_its_gradient_reaches_the_generators_logits(tiny_gcn):
+    config, _, (train, _, _), model = tiny_gcn
+    search = _search(model)
     batch = next(iter(train))
     search._step(batch, tau=1.0)  # the adversarial term is the whole objective
     grads = [p.grad for p in search.generator.offsets.values()]
@@ -81,12 +86,7 @@ def test_its_gradient_reaches_the_generators_logits(tiny_gcn):
 
 def test_it_steps_only_while_its_running_accuracy_is_at_most_the_cap(tiny_gcn):
     config, _, (train, _, _), model = tiny_gcn
-    settings = SearchSettings(epochs=1, keep_fraction=0.25, allocation="global", adv_weight=1.0,
-                              distill_weight=0.0, budget_weight=0.0, student_lr=0.0,
-                              generator_lr=0.01, discriminator_lr=0.01)
-    student = copy.deepcopy(model)
-    student.split_into_buckets(2)
-    search = AdversarialMaskSearch(student, _teacher(model), settings)
+    search = _search(model)
     batch = next(iter(train))
 
     def step_from(running_accuracy):
@@ -103,12 +103,7 @@ def test_it_steps_only_while_its_running_accuracy_is_at_most_the_cap(tiny_gcn):
 
 def test_search_logs_discriminator_loss_and_accuracy_per_epoch(tiny_gcn):
     config, _, (train, _, _), model = tiny_gcn
-    settings = SearchSettings(epochs=2, keep_fraction=0.5, allocation="global", adv_weight=0.1,
-                              distill_weight=1.0, budget_weight=10.0, student_lr=0.0,
-                              generator_lr=0.01, discriminator_lr=0.01)
-    student = copy.deepcopy(model)
-    student.split_into_buckets(2)
-    search = AdversarialMaskSearch(student, _teacher(model), settings)
+    search = _search(model, epochs=2, adv_weight=0.1, distill_weight=1.0, budget_weight=10.0)
     search.run(train)
     assert len(search.history) == 2
     for record in search.history:
