@@ -252,13 +252,32 @@ def compare_lines(args, rows):
     return ["", head, *lines]
 
 
+def ndcg_per_user(config, model, test_data, k=20):
+    """Every test user's NDCG@k, in the order RecBole's evaluator ranks them (the same for any
+    model on ``test_data``; their mean is RecBole's NDCG@k): from the evaluator's own top-k
+    hits and RecBole's NDCG."""
+    from recbole.evaluator.metrics import NDCG
+    from recbole.trainer import Trainer
+
+    trainer, captured = Trainer(config, model), {}
+    evaluate = trainer.evaluator.evaluate
+
+    def keep_hits(data_struct):
+        captured["topk"] = data_struct.get("rec.topk")
+        return evaluate(data_struct)
+
+    trainer.evaluator.evaluate = keep_hits
+    trainer.evaluate(test_data, load_best_model=False)
+    hits = captured["topk"].numpy()
+    return NDCG(config).metric_info(hits[:, :-1].astype(bool), hits[:, -1])[:, k - 1]
+
+
 def user_paired_lines(args, rows):
     """Per (ratio, method): NDCG@20 minus the reference's, paired by test user within each seed
     (the same users rank both models), averaged over the seeds both have, and the standard error
     of that mean over the users: how much of a difference the test users can resolve."""
     if not args.user_paired:
         return []
-    from recbole_gcnprune.popularity_metrics import ndcg_per_user
     from recbole_gcnprune.quick_start import load_data
 
     reference = {(r["seed"], r["prune_ratio"]): r for r in rows
@@ -272,7 +291,7 @@ def user_paired_lines(args, rows):
                 tests[row["seed"]] = (config, *load_data(config)[1][::2])
             config, train, test = tests[row["seed"]]
             model = load_model(config, train, row["checkpoint"])
-            found[row["checkpoint"]] = ndcg_per_user(model, test)
+            found[row["checkpoint"]] = ndcg_per_user(config, model, test)
         return found[row["checkpoint"]]
 
     methods = args.criteria.split(",")
@@ -286,9 +305,9 @@ def user_paired_lines(args, rows):
         means, variances = [], []
         for row, ref in pairs:
             mine, theirs = per_user(row), per_user(ref)
-            diffs = [mine[u] - theirs[u] for u in mine]
-            means.append(statistics.mean(diffs))
-            variances.append(statistics.variance(diffs) / len(diffs))
+            diffs = mine - theirs
+            means.append(float(diffs.mean()))
+            variances.append(float(diffs.var(ddof=1)) / len(diffs))
         lines.append(f"- {criterion} {1 - ratio:.0%}: {statistics.mean(means):+.4f}, standard "
                      f"error over the test users {math.sqrt(sum(variances)) / len(means):.4f} "
                      f"({len(means)} seed{'s' * (len(means) > 1)}, {len(diffs):,} test users each)")

@@ -24,9 +24,12 @@ def item_groups(train_data):
 
 
 @torch.no_grad()
-def _ranked_batches(model, test_data, k):
-    """Per batch of full-sort ``test_data``: ``(top, positive_u, positive_i, user_ids)`` as numpy,
-    ``top`` the ``k`` best items of each row with training and validation items excluded."""
+def ndcg_by_popularity(model, train_data, test_data, k=20):
+    """``{"head": ndcg, "torso": ..., "tail": ..., "users": {group: n}}`` of ``model`` on the
+    full-sort ``test_data``."""
+    groups = item_groups(train_data)
+    discount = 1.0 / np.log2(np.arange(2, k + 2))
+    totals, counts = np.zeros(len(GROUPS)), np.zeros(len(GROUPS), dtype=np.int64)
     model.eval()
     for interaction, history, positive_u, positive_i in test_data:
         scores = model.full_sort_predict(interaction.to(model.device)).view(
@@ -35,35 +38,11 @@ def _ranked_batches(model, test_data, k):
         if history is not None:
             scores[history[0], history[1]] = -np.inf
         top = torch.topk(scores, k, dim=1).indices.cpu().numpy()
-        yield (top, positive_u.cpu().numpy(), positive_i.cpu().numpy(),
-               interaction[test_data._dataset.uid_field].cpu().numpy())
-
-
-def ndcg_by_popularity(model, train_data, test_data, k=20):
-    """``{"head": ndcg, "torso": ..., "tail": ..., "users": {group: n}}`` of ``model`` on the
-    full-sort ``test_data``."""
-    groups = item_groups(train_data)
-    discount = 1.0 / np.log2(np.arange(2, k + 2))
-    totals, counts = np.zeros(len(GROUPS)), np.zeros(len(GROUPS), dtype=np.int64)
-    for top, positive_u, positive_i, _ in _ranked_batches(model, test_data, k):
-        _accumulate(top, positive_u, positive_i, groups.numpy(), discount, totals, counts)
+        _accumulate(top, positive_u.cpu().numpy(), positive_i.cpu().numpy(), groups.numpy(),
+                    discount, totals, counts)
     return {**{name: float(totals[g] / counts[g]) if counts[g] else float("nan")
                for g, name in enumerate(GROUPS)},
             "users": {name: int(counts[g]) for g, name in enumerate(GROUPS)}}
-
-
-def ndcg_per_user(model, test_data, k=20):
-    """``{user id: NDCG@k}`` of every user of the full-sort ``test_data`` (their mean is RecBole's
-    NDCG@k), for differences between two models paired by user."""
-    discount = 1.0 / np.log2(np.arange(2, k + 2))
-    found = {}
-    for top, positive_u, positive_i, user_ids in _ranked_batches(model, test_data, k):
-        for row in np.unique(positive_u):
-            relevant = positive_i[positive_u == row]
-            hits = np.isin(top[row], relevant)
-            ideal = discount[:min(relevant.size, k)].sum()
-            found[int(user_ids[row])] = float((hits * discount).sum() / ideal)
-    return found
 
 
 def _accumulate(top, positive_u, positive_i, groups, discount, totals, counts):
