@@ -25,4 +25,3 @@ def test_groups_split_the_training_interactions_in_thirds(tiny_gcn):
     assert groups.numel() == dataset.item_num and set(groups.tolist()) == {0, 1, 2}
     result = popularity_metrics.ndcg_by_popularity(model, train, test)
     assert all(0 <= result[name] <= 1 for name in popularity_metrics.GROUPS)
-
